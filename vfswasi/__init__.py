@@ -1,0 +1,11 @@
+"""vfswasi: WASI preview1 host functions for wasmtime-py over virtual filesystems.
+
+    from vfswasi import WASI, run
+    result = run("prog.wasm", args=["prog", "x"], preopens={"/": fs.memoryfs.MemoryFS()})
+    result.exit_code, result.stdout, result.stderr
+"""
+
+from .abi import Errno, WasiError
+from .api import WASI, RunResult, WASIExit, run
+
+__all__ = ["WASI", "RunResult", "WASIExit", "run", "Errno", "WasiError"]

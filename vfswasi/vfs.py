@@ -1,0 +1,213 @@
+"""The VFS protocol: what a backend must answer for the WASI layer.
+
+A backend serves one mount. It never sees a path: the resolver (`vfswasi.resolver`) walks
+guest paths one component at a time and hands the backend a *directory handle* plus a single
+entry *name* (never empty, never ".", "..", and never containing "/" or NUL). So a backend
+cannot be tricked into following a symlink or leaving its root; it only has to answer
+operations on one directory entry at a time, and must never follow a symlink at `name`.
+
+Directory handles are opaque to everyone but the backend that made them (a host directory
+fd, an in-memory node, a path string). `root()` returns a handle owned by the backend;
+handles from `open_dir` are owned by the caller and given back with `release_dir`.
+
+Errors are `OSError`s carrying a host `errno` code (`errno.ENOENT`, ...); the syscall layer
+maps them to WASI errnos. Times are integer nanoseconds since the Unix epoch.
+Backends are used from one thread at a time per WASI instance.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any, NamedTuple
+
+from .abi import Filetype
+
+DirHandle = Any
+
+
+class Stat(NamedTuple):
+    """One entry's metadata, as `filestat` wants it (all times in ns)."""
+
+    dev: int
+    ino: int
+    filetype: int  # abi.Filetype
+    nlink: int
+    size: int
+    atim: int
+    mtim: int
+    ctim: int
+
+
+def oserror(code: int, what: object = "") -> OSError:
+    """An OSError with `code` and the standard message; backends raise these."""
+    return OSError(code, os.strerror(code), str(what) if what != "" else None)
+
+
+class FileHandle:
+    """An open regular file. Offsets live in the fd table: every call says where.
+
+    Subclasses override what they support; the defaults answer like a read-only file.
+    """
+
+    #: whether writes are possible at all (False for archive members)
+    writable: bool = False
+
+    def readinto(self, buf: memoryview, offset: int) -> int:
+        """Fill `buf` from `offset`; return the bytes read (0 at or past EOF)."""
+        raise oserror(errno.EBADF)
+
+    def write(self, data: memoryview | bytes, offset: int) -> int:
+        """Write all of `data` at `offset` (extending with zeros past EOF); return len(data)."""
+        raise oserror(errno.EBADF)
+
+    def stat(self) -> Stat:
+        raise NotImplementedError
+
+    def truncate(self, size: int) -> None:
+        raise oserror(errno.EBADF)
+
+    def allocate(self, offset: int, length: int) -> None:
+        """Make sure the file is at least offset+length bytes long (never shrinks it)."""
+        if self.stat().size < offset + length:
+            self.truncate(offset + length)
+
+    def set_times(self, atim: int | None, mtim: int | None) -> None:
+        """Set access/modification times in ns; None leaves that time unchanged."""
+        raise oserror(errno.EROFS)
+
+    def sync(self) -> None:
+        """Push written data to durable storage (a no-op where there is none)."""
+
+    def close(self) -> None:
+        """Release the handle; further calls are not made."""
+
+
+class Backend:
+    """One mount's filesystem. Subclasses implement every method below.
+
+    `name` arguments are single entry names (see the module docstring). Operations never
+    follow a symlink at `name`; the resolver does that itself.
+    """
+
+    #: True when no operation may change anything; writes then raise EROFS.
+    readonly: bool = False
+
+    def root(self) -> DirHandle:
+        """Handle of the mount's root directory (owned by the backend)."""
+        raise NotImplementedError
+
+    # --- walking -------------------------------------------------------------------------
+
+    def lstat(self, d: DirHandle, name: str) -> Stat:
+        """Metadata of entry `name` in `d`, not following a symlink (ENOENT if missing)."""
+        raise NotImplementedError
+
+    def open_dir(self, d: DirHandle, name: str) -> DirHandle:
+        """Handle for subdirectory `name` of `d`: ENOENT if missing, ENOTDIR if it is a
+        file, ELOOP (or ENOTDIR) if it is a symlink."""
+        raise NotImplementedError
+
+    def release_dir(self, h: DirHandle) -> None:
+        """Give back a handle returned by `open_dir` (never called on `root()`)."""
+
+    def readlink(self, d: DirHandle, name: str) -> str:
+        """Target of symlink `name` (EINVAL if it is not a symlink, ENOENT if missing)."""
+        raise NotImplementedError
+
+    # --- directories as a whole ------------------------------------------------------------
+
+    def stat_dir(self, h: DirHandle) -> Stat:
+        """Metadata of the directory behind handle `h` itself."""
+        raise NotImplementedError
+
+    def listdir(self, h: DirHandle) -> list[tuple[str, int, int]]:
+        """Entries of `h` as (name, ino, filetype), without "." and "..". The ino must equal
+        `lstat(h, name).ino`."""
+        raise NotImplementedError
+
+    def set_dir_times(self, h: DirHandle, atim: int | None, mtim: int | None) -> None:
+        raise NotImplementedError
+
+    def sync_dir(self, h: DirHandle) -> None:
+        """Flush the directory (a no-op where there is nothing to flush)."""
+
+    # --- entries -----------------------------------------------------------------------------
+
+    def open_file(
+        self,
+        d: DirHandle,
+        name: str,
+        *,
+        read: bool,
+        write: bool,
+        create: bool = False,
+        exclusive: bool = False,
+        truncate: bool = False,
+    ) -> FileHandle:
+        """Open regular file `name` in `d`.
+
+        create: make it if missing; exclusive (with create): EEXIST if it exists;
+        truncate: empty it (needs write). EISDIR if `name` is a directory, ELOOP if it is a
+        symlink, EROFS for any write/create/truncate on a read-only backend.
+        """
+        raise NotImplementedError
+
+    def mkdir(self, d: DirHandle, name: str) -> None:
+        """EEXIST if anything (even a dangling symlink) is at `name`."""
+        raise NotImplementedError
+
+    def rmdir(self, d: DirHandle, name: str) -> None:
+        """ENOTEMPTY if not empty, ENOTDIR if not a directory (a symlink is not one)."""
+        raise NotImplementedError
+
+    def unlink(self, d: DirHandle, name: str) -> None:
+        """Remove a file or symlink; EISDIR for a directory."""
+        raise NotImplementedError
+
+    def rename(self, d1: DirHandle, n1: str, d2: DirHandle, n2: str) -> None:
+        """POSIX rename(2): replaces a file or empty directory at the target; ENOTDIR/EISDIR
+        on kind mismatch; ENOTEMPTY for a non-empty target directory; EINVAL when moving a
+        directory into itself; a no-op when both name the same entry."""
+        raise NotImplementedError
+
+    def link(self, d1: DirHandle, n1: str, d2: DirHandle, n2: str) -> None:
+        """Hard link: `n2` in `d2` becomes another name of entry `n1` in `d1` (not followed).
+        EEXIST if `n2` exists, EPERM if `n1` is a directory."""
+        raise NotImplementedError
+
+    def symlink(self, target: str, d: DirHandle, name: str) -> None:
+        """Create symlink `name` -> `target` (stored verbatim, not checked). EEXIST if taken."""
+        raise NotImplementedError
+
+    def set_times(self, d: DirHandle, name: str, atim: int | None, mtim: int | None) -> None:
+        """Set times of entry `name` itself (a symlink's own times when it is one)."""
+        raise NotImplementedError
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release everything the backend holds (called once, when the WASI instance closes)."""
+
+
+def readonly_error() -> OSError:
+    return oserror(errno.EROFS)
+
+
+def filetype_of_mode(mode: int) -> int:
+    """abi.Filetype for a host `st_mode`."""
+    import stat as st
+
+    if st.S_ISREG(mode):
+        return Filetype.REGULAR_FILE
+    if st.S_ISDIR(mode):
+        return Filetype.DIRECTORY
+    if st.S_ISLNK(mode):
+        return Filetype.SYMBOLIC_LINK
+    if st.S_ISCHR(mode):
+        return Filetype.CHARACTER_DEVICE
+    if st.S_ISBLK(mode):
+        return Filetype.BLOCK_DEVICE
+    if st.S_ISSOCK(mode):
+        return Filetype.SOCKET_STREAM
+    return Filetype.UNKNOWN
