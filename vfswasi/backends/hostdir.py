@@ -1,0 +1,278 @@
+"""A host directory served through directory fds only, so the guest cannot leave it.
+
+Every operation is an `*at` call on a directory fd with one entry name, never a joined
+path, and nothing ever follows a symlink at that name: the resolver walks symlinks itself,
+inside the mount, and a symlink planted on the host (say to /etc) stays a dead end. Holding
+fds rather than paths also means a directory renamed or swapped for a symlink on the host
+after `open_dir` cannot redirect later operations.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as st
+from typing import Any
+
+from ..vfs import Backend, FileHandle, Stat, filetype_of_mode, oserror
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO planted in the tree must not hang the host. It changes nothing
+# for regular files and is cleared again for anything else (see open_file).
+_FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+# filetype_of_mode as one dict lookup: lstat is the hottest call of a WASI program.
+_FILETYPE = {
+    fmt: int(filetype_of_mode(fmt))
+    for fmt in (st.S_IFREG, st.S_IFDIR, st.S_IFLNK, st.S_IFCHR, st.S_IFBLK, st.S_IFSOCK, st.S_IFIFO)
+}
+_UNKNOWN = int(filetype_of_mode(0))
+_new_stat = tuple.__new__  # skips the Python-level Stat.__new__
+
+
+def _stat(s: os.stat_result) -> Stat:
+    return _new_stat(Stat, (
+        s.st_dev, s.st_ino, _FILETYPE.get(s.st_mode & 0o170000, _UNKNOWN), s.st_nlink,
+        s.st_size, s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns,
+    ))
+
+
+def _check(name: str) -> str:
+    """Defence in depth: the resolver promises single names, but an absolute name would make
+    the OS ignore dir_fd, and ".." would climb out of the root, so never pass those on."""
+    if "/" in name or name == ".." or "\0" in name:
+        raise oserror(errno.EINVAL, name)
+    return name
+
+
+def _times(atim: int | None, mtim: int | None, current: os.stat_result) -> tuple[int, int]:
+    # Python has no UTIME_OMIT: an unchanged time is written back with its current value.
+    return (current.st_atime_ns if atim is None else atim,
+            current.st_mtime_ns if mtim is None else mtim)
+
+
+class HostFile(FileHandle):
+    """A regular file open on the host; offsets are explicit, so the fd offset is unused."""
+
+    __slots__ = ("fd", "writable", "_readonly")
+
+    def __init__(self, fd: int, writable: bool, readonly: bool) -> None:
+        self.fd = fd
+        self.writable = writable
+        self._readonly = readonly
+
+    def readinto(self, buf: memoryview, offset: int) -> int:
+        # One preadv straight into the caller's buffer; a short read is a valid answer.
+        return os.preadv(self.fd, [buf], offset)
+
+    def write(self, data: memoryview | bytes, offset: int) -> int:
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        view = memoryview(data)
+        total = len(view)
+        done = 0
+        while done < total:
+            n = os.pwritev(self.fd, [view[done:]], offset + done)
+            if n == 0:  # would loop forever; the OS should have raised ENOSPC instead
+                raise oserror(errno.EIO)
+            done += n
+        return total
+
+    def stat(self) -> Stat:
+        return _stat(os.fstat(self.fd))
+
+    def truncate(self, size: int) -> None:
+        if not self.writable:  # Linux says EINVAL here; keep the contract's EBADF
+            raise oserror(errno.EBADF)
+        os.ftruncate(self.fd, size)
+
+    def allocate(self, offset: int, length: int) -> None:
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        try:
+            os.posix_fallocate(self.fd, offset, length)
+        except OSError as e:
+            # length 0 gives EINVAL, and some filesystems cannot preallocate at all.
+            if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            super().allocate(offset, length)
+
+    def set_times(self, atim: int | None, mtim: int | None) -> None:
+        if self._readonly:
+            raise oserror(errno.EROFS)
+        if atim is None and mtim is None:
+            return
+        os.utime(self.fd, ns=_times(atim, mtim, os.fstat(self.fd)))
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+class HostDirBackend(Backend):
+    """Serve host directory `root`; directory handles are fds (ints)."""
+
+    def __init__(self, root: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.readonly = readonly
+        self._root = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    @classmethod
+    def from_osfs(cls, osfs: Any, *, readonly: bool = False) -> HostDirBackend:
+        """Serve a PyFilesystem2 `OSFS` securely (OSFS itself joins paths and follows links)."""
+        return cls(osfs.getsyspath("/"), readonly=readonly)
+
+    def _writing(self) -> None:
+        if self.readonly:
+            raise oserror(errno.EROFS)
+
+    def root(self) -> int:
+        if self._root < 0:
+            raise oserror(errno.EBADF)
+        return self._root
+
+    # --- walking -------------------------------------------------------------------------
+
+    def lstat(self, d: int, name: str) -> Stat:
+        return _stat(os.stat(_check(name), dir_fd=d, follow_symlinks=False))
+
+    def open_dir(self, d: int, name: str) -> int:
+        return os.open(_check(name), _DIR_FLAGS, dir_fd=d)
+
+    def release_dir(self, h: int) -> None:
+        os.close(h)
+
+    def dup_dir(self, h: int) -> int:
+        # The dup shares its offset with `h`; harmless, since listdir rewinds before reading.
+        return os.dup(h)
+
+    def readlink(self, d: int, name: str) -> str:
+        return os.readlink(_check(name), dir_fd=d)
+
+    # --- directories as a whole ----------------------------------------------------------
+
+    def stat_dir(self, h: int) -> Stat:
+        return _stat(os.fstat(h))
+
+    def listdir(self, h: int) -> list[tuple[str, int, int]]:
+        # scandir(fd) reads through a dup, which shares the offset with `h`: an earlier
+        # listing left unfinished would make this one start midway, so rewind first.
+        os.lseek(h, 0, os.SEEK_SET)
+        out = []
+        with os.scandir(h) as entries:
+            for e in entries:
+                # is_dir/is_file/is_symlink use d_type, and lstat only when it is DT_UNKNOWN.
+                if e.is_dir(follow_symlinks=False):
+                    ftype = _FILETYPE[st.S_IFDIR]
+                elif e.is_file(follow_symlinks=False):
+                    ftype = _FILETYPE[st.S_IFREG]
+                elif e.is_symlink():
+                    ftype = _FILETYPE[st.S_IFLNK]
+                else:
+                    try:
+                        ftype = _stat(e.stat(follow_symlinks=False)).filetype
+                    except FileNotFoundError:  # removed since readdir saw it
+                        continue
+                out.append((e.name, e.inode(), ftype))
+        return out
+
+    def set_dir_times(self, h: int, atim: int | None, mtim: int | None) -> None:
+        self._writing()
+        if atim is None and mtim is None:
+            return
+        os.utime(h, ns=_times(atim, mtim, os.fstat(h)))
+
+    def sync_dir(self, h: int) -> None:
+        try:
+            os.fsync(h)
+        except OSError as e:
+            # Some filesystems refuse fsync on a directory; there is nothing more to do then.
+            if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+
+    # --- entries -------------------------------------------------------------------------
+
+    def open_file(
+        self,
+        d: int,
+        name: str,
+        *,
+        read: bool,
+        write: bool,
+        create: bool = False,
+        exclusive: bool = False,
+        truncate: bool = False,
+    ) -> HostFile:
+        _check(name)
+        if write or create or truncate:
+            self._writing()
+        # Neither read nor write is legal in WASI (an fd for fstat only): open it O_RDONLY.
+        flags = _FILE_FLAGS | (os.O_RDWR if read and write else os.O_WRONLY if write else os.O_RDONLY)
+        if create:
+            flags |= os.O_CREAT | (os.O_EXCL if exclusive else 0)
+        if truncate:
+            flags |= os.O_TRUNC
+        fd = os.open(name, flags, 0o666, dir_fd=d)
+        try:
+            mode = os.fstat(fd).st_mode
+            # A read-only open of a directory succeeds on the host; the contract wants EISDIR.
+            if st.S_ISDIR(mode):
+                raise oserror(errno.EISDIR, name)
+            if not st.S_ISREG(mode):
+                os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return HostFile(fd, write, self.readonly)
+
+    def mkdir(self, d: int, name: str) -> None:
+        self._writing()
+        os.mkdir(_check(name), dir_fd=d)
+
+    def rmdir(self, d: int, name: str) -> None:
+        self._writing()
+        os.rmdir(_check(name), dir_fd=d)
+
+    def unlink(self, d: int, name: str) -> None:
+        self._writing()
+        try:
+            os.unlink(_check(name), dir_fd=d)
+        except PermissionError as e:
+            # POSIX allows EPERM for a directory (macOS, BSD); Linux and the contract say EISDIR.
+            if e.errno == errno.EPERM and st.S_ISDIR(
+                os.stat(name, dir_fd=d, follow_symlinks=False).st_mode
+            ):
+                raise oserror(errno.EISDIR, name) from None
+            raise
+
+    def rename(self, d1: int, n1: str, d2: int, n2: str) -> None:
+        self._writing()
+        os.rename(_check(n1), _check(n2), src_dir_fd=d1, dst_dir_fd=d2)
+
+    def link(self, d1: int, n1: str, d2: int, n2: str) -> None:
+        self._writing()
+        os.link(_check(n1), _check(n2), src_dir_fd=d1, dst_dir_fd=d2, follow_symlinks=False)
+
+    def symlink(self, target: str, d: int, name: str) -> None:
+        self._writing()
+        if "\0" in target:  # os.symlink would raise ValueError, which is no errno
+            raise oserror(errno.EINVAL, target)
+        os.symlink(target, _check(name), dir_fd=d)
+
+    def set_times(self, d: int, name: str, atim: int | None, mtim: int | None) -> None:
+        self._writing()
+        _check(name)
+        current = os.stat(name, dir_fd=d, follow_symlinks=False)  # also ENOENT when missing
+        if atim is None and mtim is None:
+            return
+        os.utime(name, ns=_times(atim, mtim, current), dir_fd=d, follow_symlinks=False)
+
+    # --- lifetime ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        fd, self._root = self._root, -1
+        if fd >= 0:
+            os.close(fd)
