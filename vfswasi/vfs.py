@@ -109,7 +109,11 @@ class Backend:
         raise NotImplementedError
 
     def release_dir(self, h: DirHandle) -> None:
-        """Give back a handle returned by `open_dir` (never called on `root()`)."""
+        """Give back a handle returned by `open_dir` or `dup_dir` (never called on `root()`)."""
+
+    def dup_dir(self, h: DirHandle) -> DirHandle:
+        """A new handle to the same directory as `h` (released separately)."""
+        raise NotImplementedError
 
     def readlink(self, d: DirHandle, name: str) -> str:
         """Target of symlink `name` (EINVAL if it is not a symlink, ENOENT if missing)."""

@@ -1,0 +1,226 @@
+"""Shared fixtures: build the same starting tree on every backend, run a guest, read the tree back.
+
+A tree spec is a dict: name -> bytes (a file), dict (a directory) or Symlink(target).
+
+    def test_x(kind, tmp_path):
+        mount = make_mount(kind, tmp_path, {"a.txt": b"hi", "d": {}, "l": Symlink("a.txt")})
+        res = run_guest(kind, guest("fs_ops"), ["fs_ops", "stat", "a.txt"], {"/sandbox": mount})
+        assert res.exit_code == 0
+        assert mount.tree()["a.txt"] == b"hi"
+
+`kind` runs the test on every vfswasi backend; `oracle_kind` adds wasmtime's own WASI on a
+host directory, so the expectation is checked against the reference implementation too.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+GUESTS = Path(__file__).parent / "guests" / "bin"
+WAT = Path(__file__).parent / "wat"
+
+#: every vfswasi backend that must behave identically
+BACKEND_KINDS = ["host", "memory"]
+#: the same plus wasmtime's native WASI over a host directory (the reference)
+ORACLE_KINDS = [*BACKEND_KINDS, "wasmtime"]
+
+
+@dataclass(frozen=True)
+class Symlink:
+    target: str
+
+
+def guest(name: str) -> Path:
+    """Path of a committed C test guest (tests/guests/bin/NAME.wasm)."""
+    return GUESTS / f"{name}.wasm"
+
+
+# --- mounts ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mount:
+    kind: str
+    preopen: Any  # what vfswasi.run takes as a preopen value (host path or FS object)
+    host_dir: Path | None = None  # for host / wasmtime kinds
+    _extra: dict = field(default_factory=dict)
+
+    def tree(self) -> dict:
+        """The mount's current content as a tree spec (for assertions)."""
+        if self.host_dir is not None:
+            return _read_host_tree(self.host_dir)
+        return _read_backend_tree(_memory_backend(self.preopen))
+
+
+def make_mount(kind: str, tmp_path: Path, spec: dict) -> Mount:
+    if kind in ("host", "wasmtime"):
+        root = Path(tempfile.mkdtemp(dir=tmp_path, prefix="mnt"))
+        _write_host_tree(root, spec)
+        return Mount(kind, str(root), host_dir=root)
+    if kind == "memory":
+        from fs.memoryfs import MemoryFS
+
+        memfs = MemoryFS()
+        backend = _memory_backend(memfs)
+        _write_backend_tree(backend, backend.root(), spec)
+        return Mount(kind, memfs)
+    raise ValueError(kind)
+
+
+def _memory_backend(memfs: Any) -> Any:
+    from vfswasi.backends.memory import MemoryBackend
+
+    return MemoryBackend(memfs)
+
+
+def _write_host_tree(root: Path, spec: dict) -> None:
+    for name, value in spec.items():
+        p = root / name
+        if isinstance(value, dict):
+            p.mkdir()
+            _write_host_tree(p, value)
+        elif isinstance(value, Symlink):
+            os.symlink(value.target, p)
+        else:
+            p.write_bytes(value)
+
+
+def _read_host_tree(root: Path) -> dict:
+    out: dict = {}
+    for name in sorted(os.listdir(root)):
+        p = root / name
+        st = os.lstat(p)
+        if stat.S_ISLNK(st.st_mode):
+            out[name] = Symlink(os.readlink(p))
+        elif stat.S_ISDIR(st.st_mode):
+            out[name] = _read_host_tree(p)
+        else:
+            out[name] = p.read_bytes()
+    return out
+
+
+def _write_backend_tree(backend: Any, d: Any, spec: dict) -> None:
+    for name, value in spec.items():
+        if isinstance(value, dict):
+            backend.mkdir(d, name)
+            sub = backend.open_dir(d, name)
+            try:
+                _write_backend_tree(backend, sub, value)
+            finally:
+                backend.release_dir(sub)
+        elif isinstance(value, Symlink):
+            backend.symlink(value.target, d, name)
+        else:
+            f = backend.open_file(d, name, read=False, write=True, create=True, exclusive=True)
+            try:
+                f.write(value, 0)
+            finally:
+                f.close()
+
+
+def _read_backend_tree(backend: Any, d: Any = None) -> dict:
+    from vfswasi.abi import Filetype
+
+    d = backend.root() if d is None else d
+    out: dict = {}
+    for name, _ino, ftype in sorted(backend.listdir(d)):
+        if ftype == Filetype.SYMBOLIC_LINK:
+            out[name] = Symlink(backend.readlink(d, name))
+        elif ftype == Filetype.DIRECTORY:
+            sub = backend.open_dir(d, name)
+            try:
+                out[name] = _read_backend_tree(backend, sub)
+            finally:
+                backend.release_dir(sub)
+        else:
+            f = backend.open_file(d, name, read=True, write=False)
+            try:
+                size = f.stat().size
+                buf = bytearray(size)
+                n = f.readinto(memoryview(buf), 0)
+                out[name] = bytes(buf[:n])
+            finally:
+                f.close()
+    return out
+
+
+# --- running guests ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+def run_guest(
+    kind: str,
+    wasm: Path | bytes,
+    args: list[str],
+    preopens: dict[str, Mount] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    stdin: bytes = b"",
+) -> Result:
+    """Run a guest on backend `kind` ("wasmtime" = wasmtime's own WASI, the oracle)."""
+    preopens = preopens or {}
+    if kind == "wasmtime":
+        return _run_native(wasm, args, preopens, env or {}, stdin)
+    import vfswasi
+
+    res = vfswasi.run(
+        wasm, args=args, env=env or {}, preopens={g: m.preopen for g, m in preopens.items()},
+        stdin=stdin,
+    )
+    return Result(res.exit_code, res.stdout, res.stderr)
+
+
+def _run_native(wasm: Path | bytes, args, preopens, env, stdin) -> Result:
+    import wasmtime
+
+    engine = wasmtime.Engine()
+    module = (
+        wasmtime.Module(engine, wasm) if isinstance(wasm, bytes)
+        else wasmtime.Module.from_file(engine, str(wasm))
+    )
+    with tempfile.TemporaryDirectory() as io_dir:
+        cfg = wasmtime.WasiConfig()
+        cfg.argv = args
+        cfg.env = list(env.items())
+        for guest_path, mount in preopens.items():
+            assert mount.host_dir is not None, "the wasmtime oracle needs host directories"
+            cfg.preopen_dir(str(mount.host_dir), guest_path)
+        paths = {n: os.path.join(io_dir, n) for n in ("in", "out", "err")}
+        Path(paths["in"]).write_bytes(stdin)
+        cfg.stdin_file = paths["in"]
+        cfg.stdout_file = paths["out"]
+        cfg.stderr_file = paths["err"]
+        store = wasmtime.Store(engine)
+        store.set_wasi(cfg)
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        instance = linker.instantiate(store, module)
+        code = 0
+        try:
+            instance.exports(store)["_start"](store)
+        except wasmtime.ExitTrap as e:
+            code = e.code
+        return Result(code, Path(paths["out"]).read_bytes(), Path(paths["err"]).read_bytes())
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(params=ORACLE_KINDS)
+def oracle_kind(request: pytest.FixtureRequest) -> str:
+    return request.param

@@ -1,0 +1,240 @@
+"""The public API, modelled on Node's `node:wasi`, in Python spelling.
+
+    wasi = WASI(args=["prog", "x"], preopens={"/data": MemoryFS()})
+    store = wasmtime.Store(engine)
+    linker = wasmtime.Linker(engine)
+    wasi.link(linker)                      # add your own imports to the same linker
+    instance = linker.instantiate(store, module)
+    exit_code = wasi.start(instance, store)
+    wasi.close()
+
+or Node's shape: `imports = wasi.get_import_object(store)` gives
+{"wasi_snapshot_preview1": {name: Func}} for `wasmtime.Instance(store, module, [...])`.
+`run()` does all of that in one call and captures stdout/stderr.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import wasmtime
+
+from . import syscalls
+from .abi import RIGHTS_DIR, RIGHTS_DIR_INHERITING, RIGHTS_TTY, Rights
+from .backends import open_backend
+from .context import MODULE_NAMES, Context
+from .fastcall import HostFunctions
+from .fdtable import DirEntry, StreamEntry
+from .modules import WasmSource, default_engine, imported_wasi_versions, load_module
+from .stdio import StdioSpec, open_stream
+from .syscalls.proc import WASIExit
+
+__all__ = ["WASI", "WASIExit", "RunResult", "run"]
+
+_STDIN_RIGHTS = RIGHTS_TTY & ~Rights.FD_WRITE
+_STDOUT_RIGHTS = RIGHTS_TTY & ~Rights.FD_READ
+
+
+class WASI:
+    """One guest's WASI world: args, environment, stdio and preopened filesystems.
+
+    preopens: {guest path: host directory path | FS URL | PyFilesystem2 FS | Backend}, given
+    fds 3, 4, ... in order. stdin/stdout/stderr: a host fd (default 0/1/2), a binary file
+    object, bytes (stdin), a callable (stdout/stderr) or None (empty / discarded).
+    return_on_exit: `start()` returns the guest's exit code; when False the Python process
+    exits with it instead (Node's returnOnExit).
+    """
+
+    def __init__(
+        self,
+        *,
+        version: str = "preview1",
+        args: Iterable[str | bytes] = (),
+        env: Mapping[str, str] | None = None,
+        preopens: Mapping[str, Any] | None = None,
+        return_on_exit: bool = True,
+        stdin: StdioSpec = 0,
+        stdout: StdioSpec = 1,
+        stderr: StdioSpec = 2,
+        fast: bool = True,
+    ) -> None:
+        if version not in MODULE_NAMES:
+            raise ValueError(f"version must be one of {sorted(MODULE_NAMES)}, not {version!r}")
+        self.version = version
+        self.return_on_exit = return_on_exit
+        self.ctx = Context(
+            version,
+            [_c_string(a) for a in args],
+            [_c_string(f"{k}={v}") for k, v in (env or {}).items()],
+        )
+        self._backends = []
+        fds = self.ctx.fds
+        fds.insert(StreamEntry(open_stream(stdin, for_input=True), _STDIN_RIGHTS))
+        fds.insert(StreamEntry(open_stream(stdout, for_input=False), _STDOUT_RIGHTS))
+        fds.insert(StreamEntry(open_stream(stderr, for_input=False), _STDOUT_RIGHTS))
+        try:
+            for guest_path, spec in (preopens or {}).items():
+                backend = open_backend(spec)
+                self._backends.append(backend)
+                fds.insert(DirEntry(backend, backend.root(), RIGHTS_DIR, RIGHTS_DIR_INHERITING,
+                                    owned=False, preopen=guest_path))
+        except BaseException:
+            self.close()
+            raise
+        self._host = HostFunctions(syscalls.bind(self.ctx), self.ctx.mem, fast=fast)
+        self._store: wasmtime.Store | None = None
+        self._started = False
+        self._closed = False
+        self.wasi_import: dict[str, wasmtime.Func] = {}
+
+    @property
+    def module_name(self) -> str:
+        """The import module this instance provides ("wasi_snapshot_preview1" or "wasi_unstable")."""
+        return MODULE_NAMES[self.version]
+
+    # --- wiring into wasmtime -------------------------------------------------------------------
+
+    def link(self, linker: wasmtime.Linker) -> None:
+        """Define every WASI function on `linker` (it may hold your own imports too)."""
+        self._host.define(linker, self.module_name)
+
+    def get_import_object(self, store: wasmtime.Store) -> dict[str, dict[str, wasmtime.Func]]:
+        """Node's getImportObject(): {module name: {function name: Func}} in `store`."""
+        self._store = store
+        self.wasi_import = self._host.funcs(store)
+        return {self.module_name: self.wasi_import}
+
+    def instantiate(self, store: wasmtime.Store, module: wasmtime.Module,
+                    linker: wasmtime.Linker | None = None) -> wasmtime.Instance:
+        """Link WASI (into `linker`, or a new one) and instantiate `module` in `store`."""
+        if linker is None:
+            linker = wasmtime.Linker(store.engine)
+        self.link(linker)
+        self._store = store
+        return linker.instantiate(store, module)
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def start(self, instance: wasmtime.Instance, store: wasmtime.Store | None = None) -> int:
+        """Run a command's `_start`; returns its exit code (see return_on_exit)."""
+        store = self._claim(instance, store, "_start", forbidden="_initialize")
+        try:
+            instance.exports(store)["_start"](store)  # type: ignore[operator]
+            code = 0
+        except WASIExit as e:
+            code = e.code
+        finally:
+            self._flush()
+        if not self.return_on_exit:
+            self.close()
+            sys.exit(code)
+        return code
+
+    def initialize(self, instance: wasmtime.Instance, store: wasmtime.Store | None = None) -> None:
+        """Run a reactor's `_initialize` (if it has one); then call its exports freely."""
+        store = self._claim(instance, store, None, forbidden="_start")
+        init = instance.exports(store).get("_initialize")
+        if init is not None:
+            if not isinstance(init, wasmtime.Func):
+                raise TypeError("instance.exports._initialize is not a function")
+            init(store)
+
+    def _claim(self, instance: wasmtime.Instance, store: wasmtime.Store | None,
+               required: str | None, *, forbidden: str) -> wasmtime.Store:
+        store = store or self._store
+        if store is None:
+            raise TypeError("pass the wasmtime.Store the instance lives in")
+        if self._started:
+            raise RuntimeError("WASI instance has already started")
+        exports = instance.exports(store)
+        if required is not None and not isinstance(exports.get(required), wasmtime.Func):
+            raise TypeError(f"instance.exports.{required} is not a function")
+        if exports.get(forbidden) is not None:
+            raise TypeError(f"instance.exports.{forbidden} must not be present")
+        if not isinstance(exports.get("memory"), wasmtime.Memory):
+            raise TypeError("instance.exports.memory is not a WebAssembly.Memory")
+        self._started = True
+        self._store = store
+        return store
+
+    # --- lifetime -----------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        for _fd, entry in self.ctx.fds.items():
+            if isinstance(entry, StreamEntry):
+                flush = getattr(getattr(entry.stream, "f", None), "flush", None)
+                if flush is not None:
+                    flush()
+
+    def close(self) -> None:
+        """Close every fd and release the backends (idempotent)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        self.ctx.fds.close_all()
+        for backend in self._backends:
+            backend.close()
+
+    def __enter__(self) -> WASI:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _c_string(value: str | bytes) -> bytes:
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+    if b"\0" in raw:
+        raise ValueError(f"args and env may not contain NUL bytes: {value!r}")
+    return raw + b"\0"
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+def run(
+    wasm: WasmSource,
+    *,
+    args: Iterable[str | bytes] | None = None,
+    env: Mapping[str, str] | None = None,
+    preopens: Mapping[str, Any] | None = None,
+    stdin: StdioSpec = b"",
+    stdout: StdioSpec | None = None,
+    stderr: StdioSpec | None = None,
+    version: str | None = None,
+    engine: wasmtime.Engine | None = None,
+) -> RunResult:
+    """Run a WASI command to completion; stdout/stderr are captured unless given.
+
+    args defaults to [program name]; version defaults to what the module imports.
+    A trap propagates as `wasmtime.Trap` (the WASI instance is closed first).
+    """
+    engine = engine or default_engine()
+    module = load_module(wasm, engine)
+    if version is None:
+        found = imported_wasi_versions(module)
+        version = found[0] if found else "preview1"
+    if args is None:
+        args = [os.path.basename(os.fspath(wasm)) if isinstance(wasm, (str, os.PathLike))
+                else "main.wasm"]
+    out = io.BytesIO() if stdout is None else stdout
+    err = io.BytesIO() if stderr is None else stderr
+    with WASI(version=version, args=args, env=env, preopens=preopens, stdin=stdin, stdout=out,
+              stderr=err) as wasi:
+        store = wasmtime.Store(engine)
+        instance = wasi.instantiate(store, module)
+        code = wasi.start(instance, store)
+    return RunResult(
+        code,
+        out.getvalue() if isinstance(out, io.BytesIO) and stdout is None else b"",
+        err.getvalue() if isinstance(err, io.BytesIO) and stderr is None else b"",
+    )

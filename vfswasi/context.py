@@ -1,0 +1,71 @@
+"""The state one WASI instance's syscalls work on, and the ABI layouts of its version.
+
+`wasi_unstable` differs from preview1 in exactly three layouts (whence order, filestat,
+subscription_clock); `Layout` holds them, so syscalls are written once against preview1
+names and the differences are translated here, at the edge, as wasmtime does in `p0.rs`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .abi import FILESTAT, SUBSCRIPTION_CLOCK, Errno, WasiError, Whence
+from .fdtable import FdTable
+from .guestmem import GuestMemory
+from .vfs import Stat
+
+MODULE_NAMES = {"preview1": "wasi_snapshot_preview1", "unstable": "wasi_unstable"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    #: guest whence value -> preview1 Whence
+    whence: dict[int, Whence]
+    #: filestat: dev, ino, filetype, nlink, size, atim, mtim, ctim
+    filestat: struct.Struct
+    #: subscription size, and clock payload (at +16): [identifier,] id, timeout, precision, flags
+    subscription_size: int
+    subscription_clock: struct.Struct
+    clock_has_identifier: bool
+
+
+PREVIEW1 = Layout(
+    whence={0: Whence.SET, 1: Whence.CUR, 2: Whence.END},
+    filestat=FILESTAT,
+    subscription_size=48,
+    subscription_clock=SUBSCRIPTION_CLOCK,
+    clock_has_identifier=False,
+)
+
+UNSTABLE = Layout(
+    whence={0: Whence.CUR, 1: Whence.END, 2: Whence.SET},
+    # nlink is a u32 at 20, so everything after it moves up by 4 (56 bytes in all)
+    filestat=struct.Struct("<QQB3xIQQQQ"),
+    subscription_size=56,
+    subscription_clock=struct.Struct("<QI4xQQH"),
+    clock_has_identifier=True,
+)
+
+LAYOUTS = {"preview1": PREVIEW1, "unstable": UNSTABLE}
+
+
+class Context:
+    """Everything a syscall may touch: guest memory, fds, args, environment, ABI layout."""
+
+    def __init__(self, version: str, args: list[bytes], env: list[bytes]) -> None:
+        self.version = version
+        self.layout = LAYOUTS[version]
+        self.mem = GuestMemory()
+        self.fds = FdTable()
+        self.args = args  # each NUL-terminated
+        self.env = env  # each b"KEY=VALUE\0"
+
+    def write_filestat(self, ptr: int, st: Stat) -> None:
+        self.layout.filestat.pack_into(self.mem.view, ptr, *st)
+
+    def whence(self, value: int) -> Whence:
+        try:
+            return self.layout.whence[value]
+        except KeyError:
+            raise WasiError(Errno.INVAL) from None

@@ -1,0 +1,342 @@
+"""fd_* : operations on open file descriptors (files, directories, stdio)."""
+
+from __future__ import annotations
+
+import time
+
+from ..abi import (
+    ADVICE_MAX,
+    DIRENT,
+    FDSTAT,
+    PREOPENTYPE_DIR,
+    PRESTAT,
+    Errno,
+    Fdflags,
+    Filetype,
+    Fstflags,
+    Rights,
+    WasiError,
+    Whence,
+)
+from ..context import Context
+from ..fdtable import DirEntry, Entry, FileEntry, StreamEntry
+from ..guestmem import encode_path
+from ..vfs import Stat
+from ._registry import syscall
+
+_SETTABLE_FDFLAGS = Fdflags.APPEND | Fdflags.NONBLOCK
+_ALL_FDFLAGS = 0x1F
+
+
+# --- helpers shared by several fd_* calls (and path_*) -------------------------------------------
+
+
+def check_fstflags(fst: int) -> None:
+    if fst & ~0xF or (fst & Fstflags.ATIM and fst & Fstflags.ATIM_NOW) or (
+        fst & Fstflags.MTIM and fst & Fstflags.MTIM_NOW
+    ):
+        raise WasiError(Errno.INVAL)
+
+
+def times_from_fstflags(atim: int, mtim: int, fst: int) -> tuple[int | None, int | None]:
+    """The (atime, mtime) in ns to set, None meaning "leave unchanged"."""
+    check_fstflags(fst)
+    now = time.time_ns() if fst & (Fstflags.ATIM_NOW | Fstflags.MTIM_NOW) else 0
+    a = atim if fst & Fstflags.ATIM else now if fst & Fstflags.ATIM_NOW else None
+    m = mtim if fst & Fstflags.MTIM else now if fst & Fstflags.MTIM_NOW else None
+    return a, m
+
+
+def stream_stat(entry: StreamEntry) -> Stat:
+    return Stat(0, 0, entry.filetype, 1, 0, 0, 0, 0)
+
+
+def _io_entry(ctx: Context, fd: int, right: int) -> Entry:
+    """A file or stream for reading/writing: EBADF for directories (as wasmtime)."""
+    entry = ctx.fds.get(fd)
+    if isinstance(entry, DirEntry):
+        raise WasiError(Errno.BADF)
+    if right & ~entry.rights_base:
+        raise WasiError(Errno.NOTCAPABLE)
+    return entry
+
+
+def _read_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
+    readinto = entry.handle.readinto
+    total = 0
+    for buf in bufs:
+        if not buf:
+            continue
+        n = readinto(buf, offset + total)
+        total += n
+        if n < len(buf):
+            break
+    return total
+
+
+def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
+    write = entry.handle.write
+    total = 0
+    for buf in bufs:
+        if buf:
+            total += write(buf, offset + total)
+    return total
+
+
+# --- reading and writing ---------------------------------------------------------------------------
+
+
+@syscall("iiii")
+def fd_read(ctx: Context, fd: int, iovs: int, iovs_len: int, nread_ptr: int) -> None:
+    entry = _io_entry(ctx, fd, Rights.FD_READ)
+    bufs = ctx.mem.iovecs(iovs, iovs_len)
+    if isinstance(entry, FileEntry):
+        n = _read_at(entry, bufs, entry.offset)
+        entry.offset += n
+    else:
+        n = 0
+        for buf in bufs:
+            got = entry.stream.readinto(buf)
+            n += got
+            if got < len(buf):
+                break
+    ctx.mem.write_u32(nread_ptr, n)
+
+
+@syscall("iiii")
+def fd_write(ctx: Context, fd: int, iovs: int, iovs_len: int, nwritten_ptr: int) -> None:
+    entry = _io_entry(ctx, fd, Rights.FD_WRITE)
+    bufs = ctx.mem.iovecs(iovs, iovs_len)
+    if isinstance(entry, FileEntry):
+        if entry.fdflags & Fdflags.APPEND:
+            entry.offset = entry.handle.stat().size
+        n = _write_at(entry, bufs, entry.offset)
+        entry.offset += n
+    else:
+        write = entry.stream.write
+        n = sum(write(buf) for buf in bufs if buf)
+    ctx.mem.write_u32(nwritten_ptr, n)
+
+
+@syscall("iiiIi")
+def fd_pread(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int, nread_ptr: int) -> None:
+    entry = _io_entry(ctx, fd, Rights.FD_READ | Rights.FD_SEEK)
+    if not isinstance(entry, FileEntry):
+        raise WasiError(Errno.SPIPE)
+    n = _read_at(entry, ctx.mem.iovecs(iovs, iovs_len), offset)
+    ctx.mem.write_u32(nread_ptr, n)
+
+
+@syscall("iiiIi")
+def fd_pwrite(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int,
+              nwritten_ptr: int) -> None:
+    entry = _io_entry(ctx, fd, Rights.FD_WRITE | Rights.FD_SEEK)
+    if not isinstance(entry, FileEntry):
+        raise WasiError(Errno.SPIPE)
+    n = _write_at(entry, ctx.mem.iovecs(iovs, iovs_len), offset)
+    ctx.mem.write_u32(nwritten_ptr, n)
+
+
+# --- offsets ---------------------------------------------------------------------------------------
+
+
+@syscall("iIii")
+def fd_seek(ctx: Context, fd: int, offset: int, whence: int, newoffset_ptr: int) -> None:
+    offset -= (offset >> 63) << 64  # filedelta is signed
+    wh = ctx.whence(whence)
+    # Asking where we are needs only FD_TELL (as uvwasi and the witx say).
+    right = Rights.FD_TELL if wh is Whence.CUR and offset == 0 else Rights.FD_SEEK
+    entry = _io_entry(ctx, fd, right)
+    if not isinstance(entry, FileEntry):
+        raise WasiError(Errno.SPIPE)
+    if wh is Whence.SET:
+        new = offset
+    elif wh is Whence.CUR:
+        new = entry.offset + offset
+    else:
+        new = entry.handle.stat().size + offset
+    if new < 0:
+        raise WasiError(Errno.INVAL)
+    entry.offset = new
+    ctx.mem.write_u64(newoffset_ptr, new)
+
+
+@syscall("ii")
+def fd_tell(ctx: Context, fd: int, offset_ptr: int) -> None:
+    entry = _io_entry(ctx, fd, Rights.FD_TELL)
+    if not isinstance(entry, FileEntry):
+        raise WasiError(Errno.SPIPE)
+    ctx.mem.write_u64(offset_ptr, entry.offset)
+
+
+# --- fd state ----------------------------------------------------------------------------------------
+
+
+@syscall("ii")
+def fd_fdstat_get(ctx: Context, fd: int, stat_ptr: int) -> None:
+    e = ctx.fds.get(fd)
+    FDSTAT.pack_into(ctx.mem.view, stat_ptr, e.filetype, e.fdflags, e.rights_base,
+                     e.rights_inheriting)
+
+
+@syscall("ii")
+def fd_fdstat_set_flags(ctx: Context, fd: int, flags: int) -> None:
+    entry = ctx.fds.get(fd, Rights.FD_FDSTAT_SET_FLAGS)
+    if flags & ~_ALL_FDFLAGS:
+        raise WasiError(Errno.INVAL)
+    if flags & ~_SETTABLE_FDFLAGS:
+        # The *SYNC flags can only be chosen at open (wasmtime answers the same).
+        raise WasiError(Errno.INVAL)
+    entry.fdflags = (entry.fdflags & ~_SETTABLE_FDFLAGS) | flags
+
+
+@syscall("iII")
+def fd_fdstat_set_rights(ctx: Context, fd: int, rights_base: int, rights_inheriting: int) -> None:
+    entry = ctx.fds.get(fd)
+    # Rights may only shrink.
+    if rights_base & ~entry.rights_base or rights_inheriting & ~entry.rights_inheriting:
+        raise WasiError(Errno.NOTCAPABLE)
+    entry.rights_base = rights_base
+    entry.rights_inheriting = rights_inheriting
+
+
+@syscall("ii")
+def fd_filestat_get(ctx: Context, fd: int, buf_ptr: int) -> None:
+    entry = ctx.fds.get(fd, Rights.FD_FILESTAT_GET)
+    if isinstance(entry, FileEntry):
+        st = entry.handle.stat()
+    elif isinstance(entry, DirEntry):
+        st = entry.stat()
+    else:
+        st = stream_stat(entry)  # type: ignore[arg-type]
+    ctx.write_filestat(buf_ptr, st)
+
+
+@syscall("iI")
+def fd_filestat_set_size(ctx: Context, fd: int, size: int) -> None:
+    entry = _io_entry(ctx, fd, Rights.FD_FILESTAT_SET_SIZE)
+    if not isinstance(entry, FileEntry):
+        raise WasiError(Errno.BADF)
+    if size >= 1 << 63:
+        raise WasiError(Errno.INVAL)
+    entry.handle.truncate(size)
+
+
+@syscall("iIIi")
+def fd_filestat_set_times(ctx: Context, fd: int, atim: int, mtim: int, fst_flags: int) -> None:
+    entry = ctx.fds.get(fd, Rights.FD_FILESTAT_SET_TIMES)
+    a, m = times_from_fstflags(atim, mtim, fst_flags)
+    if isinstance(entry, FileEntry):
+        entry.handle.set_times(a, m)
+    elif isinstance(entry, DirEntry):
+        entry.backend.set_dir_times(entry.handle, a, m)
+    else:
+        raise WasiError(Errno.BADF)
+
+
+# --- file-level hints and space ---------------------------------------------------------------------
+
+
+@syscall("iIIi")
+def fd_advise(ctx: Context, fd: int, offset: int, length: int, advice: int) -> None:
+    entry = _io_entry(ctx, fd, Rights.FD_ADVISE)
+    if advice > ADVICE_MAX:
+        raise WasiError(Errno.INVAL)
+    if not isinstance(entry, FileEntry):
+        raise WasiError(Errno.BADF)
+    # Advice is only a hint; nothing here benefits from it.
+
+
+@syscall("iII")
+def fd_allocate(ctx: Context, fd: int, offset: int, length: int) -> None:
+    entry = _io_entry(ctx, fd, Rights.FD_ALLOCATE)
+    if not isinstance(entry, FileEntry):
+        raise WasiError(Errno.BADF)
+    if offset + length >= 1 << 63:
+        raise WasiError(Errno.FBIG)
+    entry.handle.allocate(offset, length)
+
+
+@syscall("i")
+def fd_datasync(ctx: Context, fd: int) -> None:
+    _sync(ctx, fd, Rights.FD_DATASYNC)
+
+
+@syscall("i")
+def fd_sync(ctx: Context, fd: int) -> None:
+    _sync(ctx, fd, Rights.FD_SYNC)
+
+
+def _sync(ctx: Context, fd: int, right: int) -> None:
+    entry = ctx.fds.get(fd, right)
+    if isinstance(entry, FileEntry):
+        entry.handle.sync()
+    elif isinstance(entry, DirEntry):
+        entry.backend.sync_dir(entry.handle)
+
+
+# --- the table itself ----------------------------------------------------------------------------------
+
+
+@syscall("i")
+def fd_close(ctx: Context, fd: int) -> None:
+    ctx.fds.pop(fd).close()
+
+
+@syscall("ii")
+def fd_renumber(ctx: Context, fd: int, to: int) -> None:
+    ctx.fds.renumber(fd, to)
+
+
+@syscall("ii")
+def fd_prestat_get(ctx: Context, fd: int, buf_ptr: int) -> None:
+    entry = _preopen(ctx, fd)
+    PRESTAT.pack_into(ctx.mem.view, buf_ptr, PREOPENTYPE_DIR, len(encode_path(entry.preopen)))
+
+
+@syscall("iii")
+def fd_prestat_dir_name(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
+    name = encode_path(_preopen(ctx, fd).preopen)
+    if path_len < len(name):
+        raise WasiError(Errno.NAMETOOLONG)
+    ctx.mem.write_bytes(path_ptr, name)
+
+
+def _preopen(ctx: Context, fd: int) -> DirEntry:
+    """The preopen at `fd`; EBADF for anything else (wasi-libc stops probing at EBADF)."""
+    entry = ctx.fds.get(fd)
+    if not isinstance(entry, DirEntry) or entry.preopen is None:
+        raise WasiError(Errno.BADF)
+    return entry  # type: ignore[return-value]
+
+
+# --- directories ---------------------------------------------------------------------------------------
+
+
+@syscall("iiiIi")
+def fd_readdir(ctx: Context, fd: int, buf: int, buf_len: int, cookie: int,
+               bufused_ptr: int) -> None:
+    entry = ctx.fds.get(fd)
+    if not isinstance(entry, DirEntry):
+        raise WasiError(Errno.NOTDIR)
+    if not entry.rights_base & Rights.FD_READDIR:
+        raise WasiError(Errno.NOTCAPABLE)
+    out = ctx.mem.slice(buf, buf_len)
+    if cookie == 0 or entry.listing is None:
+        # A new snapshot at every rewind: cookies index into it, so they stay valid while
+        # the guest reads even if the directory changes meanwhile.
+        me = entry.stat().ino
+        entry.listing = [(".", me, Filetype.DIRECTORY), ("..", me, Filetype.DIRECTORY)]
+        entry.listing += sorted(entry.backend.listdir(entry.handle))
+    used = 0
+    listing = entry.listing
+    for index in range(cookie, len(listing)):
+        if used >= buf_len:
+            break
+        name, ino, ftype = listing[index]
+        raw = encode_path(name)
+        record = DIRENT.pack(index + 1, ino, len(raw), ftype) + raw
+        take = min(len(record), buf_len - used)
+        out[used : used + take] = record[:take]
+        used += take
+    ctx.mem.write_u32(bufused_ptr, used)

@@ -1,0 +1,256 @@
+"""path_* : operations on paths relative to a directory fd.
+
+Each call: check the directory fd's rights, read the path, `resolve` it (the sandbox), then
+one backend operation on (parent directory handle, entry name).
+"""
+
+from __future__ import annotations
+
+from ..abi import (
+    RIGHTS_DIR,
+    RIGHTS_DIR_INHERITING,
+    RIGHTS_FILE,
+    Errno,
+    Filetype,
+    Lookupflags,
+    Oflags,
+    Rights,
+    WasiError,
+)
+from ..context import Context
+from ..fdtable import DirEntry, FileEntry
+from ..guestmem import encode_path
+from ..resolver import Target, resolve
+from ._registry import syscall
+from .fd import times_from_fstflags
+
+_DIRECTORY, _SYMLINK = Filetype.DIRECTORY, Filetype.SYMBOLIC_LINK
+
+
+def _target(ctx: Context, fd: int, right: int, path_ptr: int, path_len: int, *,
+            follow: bool, follow_trailing: bool = True) -> tuple[DirEntry, Target]:
+    d = ctx.fds.dir(fd, right)
+    path = ctx.mem.path(path_ptr, path_len)
+    return d, resolve(d.backend, d.handle, path, follow=follow, follow_trailing=follow_trailing)
+
+
+def _entry_kind(t: Target) -> int | None:
+    """The entry's filetype, or None when it does not exist."""
+    try:
+        return t.lstat().filetype
+    except FileNotFoundError:
+        return None
+
+
+def _require_dir_if_slashed(t: Target, kind: int | None) -> None:
+    """A trailing "/" on anything but a directory is ENOTDIR."""
+    if t.must_be_dir and kind is not None and kind != _DIRECTORY:
+        raise WasiError(Errno.NOTDIR)
+
+
+def _same_mount(a: DirEntry, b: DirEntry) -> None:
+    if a.backend is not b.backend:
+        raise WasiError(Errno.XDEV)
+
+
+# --- metadata ---------------------------------------------------------------------------------------
+
+
+@syscall("iiiii")
+def path_filestat_get(ctx: Context, fd: int, flags: int, path_ptr: int, path_len: int,
+                      buf_ptr: int) -> None:
+    _, t = _target(ctx, fd, Rights.PATH_FILESTAT_GET, path_ptr, path_len,
+                   follow=bool(flags & Lookupflags.SYMLINK_FOLLOW))
+    with t:
+        st = t.lstat()
+        _require_dir_if_slashed(t, st.filetype)
+    ctx.write_filestat(buf_ptr, st)
+
+
+@syscall("iiiiIIi")
+def path_filestat_set_times(ctx: Context, fd: int, flags: int, path_ptr: int, path_len: int,
+                            atim: int, mtim: int, fst_flags: int) -> None:
+    a, m = times_from_fstflags(atim, mtim, fst_flags)
+    _, t = _target(ctx, fd, Rights.PATH_FILESTAT_SET_TIMES, path_ptr, path_len,
+                   follow=bool(flags & Lookupflags.SYMLINK_FOLLOW))
+    with t:
+        _require_dir_if_slashed(t, t.lstat().filetype)
+        if t.name is None:
+            t.backend.set_dir_times(t.parent, a, m)
+        else:
+            t.backend.set_times(t.parent, t.name, a, m)
+
+
+# --- creating and removing ----------------------------------------------------------------------------
+
+
+@syscall("iii")
+def path_create_directory(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
+    _, t = _target(ctx, fd, Rights.PATH_CREATE_DIRECTORY, path_ptr, path_len, follow=False,
+                   follow_trailing=False)
+    with t:
+        if t.name is None:
+            raise WasiError(Errno.EXIST)
+        t.backend.mkdir(t.parent, t.name)
+
+
+@syscall("iii")
+def path_remove_directory(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
+    _, t = _target(ctx, fd, Rights.PATH_REMOVE_DIRECTORY, path_ptr, path_len, follow=False,
+                   follow_trailing=False)
+    with t:
+        if t.name is None:
+            raise WasiError(Errno.INVAL)  # rmdir(".") as POSIX
+        t.backend.rmdir(t.parent, t.name)
+
+
+@syscall("iii")
+def path_unlink_file(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
+    _, t = _target(ctx, fd, Rights.PATH_UNLINK_FILE, path_ptr, path_len, follow=False,
+                   follow_trailing=False)
+    with t:
+        if t.name is None:
+            raise WasiError(Errno.ISDIR)
+        if t.must_be_dir:
+            kind = _entry_kind(t)
+            if kind is None:
+                raise WasiError(Errno.NOENT)
+            raise WasiError(Errno.ISDIR if kind == _DIRECTORY else Errno.NOTDIR)
+        t.backend.unlink(t.parent, t.name)
+
+
+@syscall("iiiii")
+def path_symlink(ctx: Context, old_path_ptr: int, old_path_len: int, fd: int, new_path_ptr: int,
+                 new_path_len: int) -> None:
+    target = ctx.mem.path(old_path_ptr, old_path_len)
+    _, t = _target(ctx, fd, Rights.PATH_SYMLINK, new_path_ptr, new_path_len, follow=False,
+                   follow_trailing=False)
+    with t:
+        if t.name is None:
+            raise WasiError(Errno.EXIST)
+        if t.must_be_dir:
+            # "link/" names a directory; a new symlink is not one.
+            raise WasiError(Errno.EXIST if _entry_kind(t) is not None else Errno.NOENT)
+        t.backend.symlink(target, t.parent, t.name)
+
+
+@syscall("iiiiiii")
+def path_link(ctx: Context, old_fd: int, old_flags: int, old_path_ptr: int, old_path_len: int,
+              new_fd: int, new_path_ptr: int, new_path_len: int) -> None:
+    src_dir, src = _target(ctx, old_fd, Rights.PATH_LINK_SOURCE, old_path_ptr, old_path_len,
+                           follow=bool(old_flags & Lookupflags.SYMLINK_FOLLOW),
+                           follow_trailing=False)
+    with src:
+        dst_dir, dst = _target(ctx, new_fd, Rights.PATH_LINK_TARGET, new_path_ptr,
+                               new_path_len, follow=False, follow_trailing=False)
+        with dst:
+            _same_mount(src_dir, dst_dir)
+            if src.name is None:
+                raise WasiError(Errno.PERM)  # hard links to directories
+            if dst.name is None:
+                raise WasiError(Errno.EXIST)
+            kind = _entry_kind(src)
+            if kind is None:
+                raise WasiError(Errno.NOENT)
+            if src.must_be_dir or dst.must_be_dir:
+                raise WasiError(Errno.PERM if kind == _DIRECTORY else Errno.NOTDIR)
+            src.backend.link(src.parent, src.name, dst.parent, dst.name)
+
+
+@syscall("iiiiii")
+def path_rename(ctx: Context, fd: int, old_path_ptr: int, old_path_len: int, new_fd: int,
+                new_path_ptr: int, new_path_len: int) -> None:
+    src_dir, src = _target(ctx, fd, Rights.PATH_RENAME_SOURCE, old_path_ptr, old_path_len,
+                           follow=False, follow_trailing=False)
+    with src:
+        dst_dir, dst = _target(ctx, new_fd, Rights.PATH_RENAME_TARGET, new_path_ptr,
+                               new_path_len, follow=False, follow_trailing=False)
+        with dst:
+            _same_mount(src_dir, dst_dir)
+            if src.name is None or dst.name is None:
+                raise WasiError(Errno.BUSY if src.name is None else Errno.INVAL)
+            kind = _entry_kind(src)
+            if kind is None:
+                raise WasiError(Errno.NOENT)
+            if (src.must_be_dir or dst.must_be_dir) and kind != _DIRECTORY:
+                raise WasiError(Errno.NOTDIR)
+            src.backend.rename(src.parent, src.name, dst.parent, dst.name)
+
+
+@syscall("iiiiii")
+def path_readlink(ctx: Context, fd: int, path_ptr: int, path_len: int, buf: int, buf_len: int,
+                  bufused_ptr: int) -> None:
+    _, t = _target(ctx, fd, Rights.PATH_READLINK, path_ptr, path_len, follow=False,
+                   follow_trailing=False)
+    with t:
+        if t.name is None:
+            raise WasiError(Errno.INVAL)
+        if t.must_be_dir:
+            raise WasiError(Errno.NOTDIR if _entry_kind(t) != _DIRECTORY else Errno.INVAL)
+        target = encode_path(t.backend.readlink(t.parent, t.name))
+    n = min(len(target), buf_len)  # truncated to the buffer, as preview1 says
+    ctx.mem.write_bytes(buf, target[:n])
+    ctx.mem.write_u32(bufused_ptr, n)
+
+
+# --- opening --------------------------------------------------------------------------------------------
+
+
+@syscall("iiiiiIIii")
+def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int, oflags: int,
+              rights_base: int, rights_inheriting: int, fdflags: int, fd_ptr: int) -> None:
+    needed = Rights.PATH_OPEN
+    if oflags & Oflags.CREAT:
+        needed |= Rights.PATH_CREATE_FILE
+    if oflags & Oflags.TRUNC:
+        needed |= Rights.PATH_FILESTAT_SET_SIZE
+    if oflags & ~0xF or fdflags & ~0x1F:
+        raise WasiError(Errno.INVAL)
+    d, t = _target(ctx, fd, needed, path_ptr, path_len,
+                   follow=bool(dirflags & Lookupflags.SYMLINK_FOLLOW))
+    # New rights: what was asked for, within what the directory lets its children have.
+    base = rights_base & d.rights_inheriting
+    inheriting = rights_inheriting & d.rights_inheriting
+    with t:
+        kind = Filetype.DIRECTORY if t.name is None else _entry_kind(t)
+        if kind is not None and oflags & Oflags.CREAT and oflags & Oflags.EXCL:
+            raise WasiError(Errno.EXIST)
+        if kind == _DIRECTORY:
+            if oflags & Oflags.TRUNC or base & Rights.FD_WRITE:
+                raise WasiError(Errno.ISDIR)
+            entry = _open_dir(t, base & RIGHTS_DIR, inheriting & RIGHTS_DIR_INHERITING)
+        else:
+            if oflags & Oflags.DIRECTORY or t.must_be_dir:
+                if kind is None and not oflags & Oflags.CREAT:
+                    raise WasiError(Errno.NOENT)
+                raise WasiError(Errno.NOTDIR if kind is not None else Errno.ISDIR)
+            if kind == _SYMLINK:
+                raise WasiError(Errno.LOOP)  # a symlink opened without SYMLINK_FOLLOW
+            if kind is None and not oflags & Oflags.CREAT:
+                raise WasiError(Errno.NOENT)
+            handle = t.backend.open_file(
+                t.parent, t.name,  # type: ignore[arg-type]
+                read=bool(base & (Rights.FD_READ | Rights.FD_READDIR)),
+                # O_TRUNC writes even when the fd will not be allowed to.
+                write=bool(base & (Rights.FD_WRITE | Rights.FD_ALLOCATE
+                                   | Rights.FD_FILESTAT_SET_SIZE)) or bool(oflags & Oflags.TRUNC),
+                create=bool(oflags & Oflags.CREAT),
+                exclusive=bool(oflags & Oflags.EXCL),
+                truncate=bool(oflags & Oflags.TRUNC),
+            )
+            entry = FileEntry(t.backend, handle, base & RIGHTS_FILE, inheriting & RIGHTS_FILE,
+                              fdflags)
+    new_fd = ctx.fds.insert(entry)
+    try:
+        ctx.mem.write_u32(fd_ptr, new_fd)
+    except BaseException:
+        ctx.fds.pop(new_fd).close()
+        raise
+
+
+def _open_dir(t: Target, base: int, inheriting: int) -> DirEntry:
+    if t.name is None:
+        handle = t.claim_dir()
+    else:
+        handle = t.backend.open_dir(t.parent, t.name)
+    return DirEntry(t.backend, handle, base, inheriting, owned=True)

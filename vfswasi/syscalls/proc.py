@@ -1,0 +1,40 @@
+"""proc_exit, proc_raise, sched_yield, random_get."""
+
+from __future__ import annotations
+
+import os
+
+from ..abi import SIGNAL_MAX, Errno, WasiError
+from ..context import Context
+from ._registry import syscall
+
+
+class WASIExit(Exception):
+    """Raised by proc_exit; unwinds the guest and carries its exit code to `WASI.start`."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"guest exited with code {code}")
+        self.code = code
+
+
+@syscall("i", returns_errno=False)
+def proc_exit(ctx: Context, code: int) -> None:
+    raise WASIExit(code)
+
+
+@syscall("i")
+def proc_raise(ctx: Context, sig: int) -> None:
+    # Never signal the host process (uvwasi does): a guest cannot kill its embedder.
+    if sig > SIGNAL_MAX:
+        raise WasiError(Errno.INVAL)
+    raise WasiError(Errno.NOTSUP)
+
+
+@syscall("")
+def sched_yield(ctx: Context) -> None:
+    os.sched_yield()
+
+
+@syscall("ii")
+def random_get(ctx: Context, buf: int, buf_len: int) -> None:
+    ctx.mem.slice(buf, buf_len)[:] = os.urandom(buf_len)
