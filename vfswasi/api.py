@@ -216,7 +216,8 @@ def run(
     """Run a WASI command to completion; stdout/stderr are captured unless given.
 
     args defaults to [program name]; version defaults to what the module imports.
-    A trap propagates as `wasmtime.Trap` (the WASI instance is closed first).
+    A trap propagates as `wasmtime.Trap` (the WASI instance is closed first), with what the
+    guest wrote so far as its `stdout` and `stderr` attributes.
     """
     engine = engine or default_engine()
     module = load_module(wasm, engine)
@@ -228,13 +229,18 @@ def run(
                 else "main.wasm"]
     out = io.BytesIO() if stdout is None else stdout
     err = io.BytesIO() if stderr is None else stderr
-    with WASI(version=version, args=args, env=env, preopens=preopens, stdin=stdin, stdout=out,
-              stderr=err) as wasi:
-        store = wasmtime.Store(engine)
-        instance = wasi.instantiate(store, module)
-        code = wasi.start(instance, store)
-    return RunResult(
-        code,
-        out.getvalue() if isinstance(out, io.BytesIO) and stdout is None else b"",
-        err.getvalue() if isinstance(err, io.BytesIO) and stderr is None else b"",
-    )
+
+    def captured(stream: Any, given: Any) -> bytes:
+        return stream.getvalue() if given is None else b""
+
+    try:
+        with WASI(version=version, args=args, env=env, preopens=preopens, stdin=stdin,
+                  stdout=out, stderr=err) as wasi:
+            store = wasmtime.Store(engine)
+            instance = wasi.instantiate(store, module)
+            code = wasi.start(instance, store)
+    except Exception as e:
+        # What the guest printed before it trapped is often the explanation.
+        e.stdout, e.stderr = captured(out, stdout), captured(err, stderr)  # type: ignore[attr-defined]
+        raise
+    return RunResult(code, captured(out, stdout), captured(err, stderr))

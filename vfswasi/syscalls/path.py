@@ -48,6 +48,14 @@ def _require_dir_if_slashed(t: Target, kind: int | None) -> None:
         raise WasiError(Errno.NOTDIR)
 
 
+def _refuse_slashed_new_name(t: Target) -> None:
+    """A new link or symlink named "x/": x must be a directory, which it cannot become."""
+    kind = _entry_kind(t)
+    if kind is None:
+        raise WasiError(Errno.NOENT)
+    raise WasiError(Errno.EXIST if kind == _DIRECTORY else Errno.NOTDIR)
+
+
 def _same_mount(a: DirEntry, b: DirEntry) -> None:
     if a.backend is not b.backend:
         raise WasiError(Errno.XDEV)
@@ -123,14 +131,16 @@ def path_unlink_file(ctx: Context, fd: int, path_ptr: int, path_len: int) -> Non
 def path_symlink(ctx: Context, old_path_ptr: int, old_path_len: int, fd: int, new_path_ptr: int,
                  new_path_len: int) -> None:
     target = ctx.mem.path(old_path_ptr, old_path_len)
+    if target.startswith("/"):
+        # Absolute targets could never resolve inside the sandbox (wasmtime refuses them too).
+        raise WasiError(Errno.PERM)
     _, t = _target(ctx, fd, Rights.PATH_SYMLINK, new_path_ptr, new_path_len, follow=False,
                    follow_trailing=False)
     with t:
         if t.name is None:
             raise WasiError(Errno.EXIST)
         if t.must_be_dir:
-            # "link/" names a directory; a new symlink is not one.
-            raise WasiError(Errno.EXIST if _entry_kind(t) is not None else Errno.NOENT)
+            _refuse_slashed_new_name(t)
         t.backend.symlink(target, t.parent, t.name)
 
 
@@ -152,8 +162,10 @@ def path_link(ctx: Context, old_fd: int, old_flags: int, old_path_ptr: int, old_
             kind = _entry_kind(src)
             if kind is None:
                 raise WasiError(Errno.NOENT)
-            if src.must_be_dir or dst.must_be_dir:
+            if src.must_be_dir or kind == _DIRECTORY:
                 raise WasiError(Errno.PERM if kind == _DIRECTORY else Errno.NOTDIR)
+            if dst.must_be_dir:
+                _refuse_slashed_new_name(dst)
             src.backend.link(src.parent, src.name, dst.parent, dst.name)
 
 
@@ -168,7 +180,7 @@ def path_rename(ctx: Context, fd: int, old_path_ptr: int, old_path_len: int, new
         with dst:
             _same_mount(src_dir, dst_dir)
             if src.name is None or dst.name is None:
-                raise WasiError(Errno.BUSY if src.name is None else Errno.INVAL)
+                raise WasiError(Errno.BUSY)  # renaming "." or onto it
             kind = _entry_kind(src)
             if kind is None:
                 raise WasiError(Errno.NOENT)
@@ -206,6 +218,8 @@ def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int
         needed |= Rights.PATH_FILESTAT_SET_SIZE
     if oflags & ~0xF or fdflags & ~0x1F:
         raise WasiError(Errno.INVAL)
+    if oflags & Oflags.CREAT and oflags & Oflags.DIRECTORY:
+        raise WasiError(Errno.INVAL)  # path_open cannot create directories
     d, t = _target(ctx, fd, needed, path_ptr, path_len,
                    follow=bool(dirflags & Lookupflags.SYMLINK_FOLLOW))
     # New rights: what was asked for, within what the directory lets its children have.
@@ -220,12 +234,12 @@ def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int
                 raise WasiError(Errno.ISDIR)
             entry = _open_dir(t, base & RIGHTS_DIR, inheriting & RIGHTS_DIR_INHERITING)
         else:
+            if kind == _SYMLINK:
+                raise WasiError(Errno.LOOP)  # a symlink opened without SYMLINK_FOLLOW
             if oflags & Oflags.DIRECTORY or t.must_be_dir:
                 if kind is None and not oflags & Oflags.CREAT:
                     raise WasiError(Errno.NOENT)
                 raise WasiError(Errno.NOTDIR if kind is not None else Errno.ISDIR)
-            if kind == _SYMLINK:
-                raise WasiError(Errno.LOOP)  # a symlink opened without SYMLINK_FOLLOW
             if kind is None and not oflags & Oflags.CREAT:
                 raise WasiError(Errno.NOENT)
             handle = t.backend.open_file(

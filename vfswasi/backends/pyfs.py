@@ -1,0 +1,589 @@
+"""PyFSBackend: a mount over any PyFilesystem2 filesystem (SubFS, TempFS, ReadZipFS, ReadTarFS,
+WrapReadOnly, MountFS, ...), through its public API only.
+
+A directory handle is the absolute PyFS path of the directory ("/" for the root). PyFS knows
+nothing of inode numbers, hard links or creating symlinks, so:
+
+- inode numbers are handed out per path for the backend's lifetime (a rename carries the
+  number along, an unlink forgets it);
+- `link` and `symlink` raise ENOTSUP (EROFS on a read-only filesystem);
+- symlinks the filesystem *reports* are served as symlinks: the "link" namespace gives their
+  target (OSFS), and ReadTarFS members of the symlink type give theirs through the "tar"
+  namespace (a tar hard link becomes a relative symlink to its member);
+- PyFS has no atomic rename: `rename` checks the POSIX cases itself, then moves with
+  `move`/`movedir` (which may copy), or with `os.replace` when both paths are on the host.
+  Between the checks and the move another writer could interfere; a mount is meant to be
+  used by one guest at a time.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import itertools
+import math
+import os
+import posixpath
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+from fs import errors
+from fs.base import FS
+from fs.enums import ResourceType
+from fs.info import Info
+from fs.path import join
+
+from ..abi import Filetype
+from ..vfs import Backend, FileHandle, Stat, oserror
+
+# First match wins, so subclasses come before their bases.
+_ERRNOS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
+    (errors.ResourceNotFound, errno.ENOENT),
+    (errors.DirectoryExpected, errno.ENOTDIR),
+    (errors.FileExpected, errno.EISDIR),
+    (errors.DirectoryNotEmpty, errno.ENOTEMPTY),
+    ((errors.DestinationExists, errors.DirectoryExists, errors.FileExists), errno.EEXIST),
+    (errors.ResourceReadOnly, errno.EROFS),
+    ((errors.ResourceLocked, errors.RemoveRootError), errno.EBUSY),
+    (errors.PermissionDenied, errno.EACCES),
+    (errors.InsufficientStorage, errno.ENOSPC),
+    (errors.OperationTimeout, errno.ETIMEDOUT),
+    (errors.Unsupported, errno.ENOTSUP),
+    (errors.IllegalBackReference, errno.EPERM),
+    ((errors.PathError, errors.ResourceInvalid), errno.EINVAL),
+    (errors.FilesystemClosed, errno.EBADF),
+)
+
+
+def _errno_of(exc: BaseException) -> int:
+    for kinds, code in _ERRNOS:
+        if isinstance(exc, kinds):
+            return code
+    # OSFS keeps the OSError it translated; its errno is more precise than a generic EIO
+    cause = getattr(exc, "exc", None)
+    if isinstance(cause, OSError) and cause.errno:
+        return cause.errno
+    return errno.EIO
+
+
+@contextmanager
+def _fs_errors(what: object = "") -> Iterator[None]:
+    """Turn PyFS exceptions (and errno-less OSErrors from file objects) into errno OSErrors."""
+    try:
+        yield
+    except (errors.FSError, errors.IllegalBackReference) as e:
+        raise oserror(_errno_of(e), what) from e
+    except io.UnsupportedOperation as e:  # e.g. writing a read-only archive member
+        raise oserror(errno.ENOTSUP, what) from e
+    except OSError as e:
+        if not e.errno:
+            raise oserror(errno.EIO, what) from e
+        raise
+
+
+_FILETYPES = {
+    int(ResourceType.directory): Filetype.DIRECTORY,
+    int(ResourceType.file): Filetype.REGULAR_FILE,
+    int(ResourceType.symlink): Filetype.SYMBOLIC_LINK,
+    int(ResourceType.character): Filetype.CHARACTER_DEVICE,
+    int(ResourceType.block_special_file): Filetype.BLOCK_DEVICE,
+    int(ResourceType.socket): Filetype.SOCKET_STREAM,
+    int(ResourceType.fifo): Filetype.UNKNOWN,
+}
+
+#: what every lookup asks for: type, size and times, and a symlink's target where supported
+_NAMESPACES = ("details", "link")
+
+# Process-wide device numbers, clear of host st_dev values and of MemoryBackend's.
+_next_dev = itertools.count((2 << 48) + 1)
+
+_ZEROS = memoryview(bytes(64 * 1024))
+
+
+def _filetype(info: Info) -> int:
+    if info.get("link", "target") is not None:
+        return Filetype.SYMBOLIC_LINK
+    ft = _FILETYPES.get(info.get("details", "type"))  # absent for zip's implied directories
+    if ft is None:
+        ft = Filetype.DIRECTORY if info.is_dir else Filetype.REGULAR_FILE
+    return ft
+
+
+def seconds_to_ns(seconds: float | None) -> int:
+    """PyFS's float seconds as int ns (0 for None). Whole seconds and the fraction are
+    converted apart: `seconds * 1e9` would round 1.25e9 s + 0.25 s to ...249999872 ns."""
+    if seconds is None:
+        return 0
+    whole = math.floor(seconds)
+    return whole * 1_000_000_000 + round((seconds - whole) * 1e9)
+
+
+class _Known:
+    """What the backend remembers about a path for its lifetime."""
+
+    __slots__ = ("ino", "exact")
+
+    def __init__(self, ino: int):
+        self.ino = ino
+        #: details key -> (the float the FS reports, the ns time we set it to): PyFS keeps
+        #: float seconds, so a time we set is served exactly while the FS still reports it
+        self.exact: dict[str, tuple[float, int]] = {}
+
+
+class _Entry:
+    """What one lookup learnt about a path."""
+
+    __slots__ = ("info", "filetype", "target")
+
+    def __init__(self, info: Info, filetype: int, target: str | None):
+        self.info = info
+        self.filetype = filetype
+        self.target = target
+
+
+# --- open files ---------------------------------------------------------------------------------
+
+
+class PyFSFile(FileHandle):
+    """An open file over `filesystem.openbin`. Its path follows renames made through the
+    backend, and becomes None when the file is unlinked (the handle keeps working)."""
+
+    def __init__(
+        self, backend: PyFSBackend, path: str, f: BinaryIO, *, read: bool, write: bool
+    ):
+        self._backend = backend
+        self.path: str | None = path
+        self._f = f
+        self._pos: int | None = 0  # where `f` is; None when unknown (skips redundant seeks)
+        self._ino = backend._known(path).ino
+        self._last = backend._stat(path)  # served after an unlink
+        self._wrote = False  # whether the FS's idea of the size may lag behind ours
+        self.readable = read
+        self.writable = write
+
+    def _seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        pos = self._f.seek(offset, whence)
+        # an archive member clamps seeks to its size; a few old file objects return None
+        self._pos = pos if pos is not None else (offset if whence == os.SEEK_SET else None)
+        return self._pos if self._pos is not None else self._f.tell()
+
+    def _write_all(self, data: memoryview | bytes) -> int:
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        self._wrote = True
+        while view:
+            n = self._f.write(view)
+            if not n:  # a raw stream that takes nothing would loop forever
+                raise oserror(errno.EIO, self.path or "")
+            view = view[n:]
+            self._pos = None if self._pos is None else self._pos + n
+        return size
+
+    def readinto(self, buf: memoryview, offset: int) -> int:
+        if not self.readable:
+            raise oserror(errno.EBADF)
+        with _fs_errors(self.path or ""):
+            try:
+                if self._pos != offset:
+                    self._seek(offset)
+                view = memoryview(buf).cast("B")
+                total, size = 0, view.nbytes
+                while total < size:  # raw streams may return short counts before EOF
+                    n = self._f.readinto(view[total:] if total else view)
+                    if not n:
+                        break
+                    total += n
+                if self._pos is not None:
+                    self._pos += total
+                return total
+            except BaseException:
+                self._pos = None
+                raise
+
+    def write(self, data: memoryview | bytes, offset: int) -> int:
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        with _fs_errors(self.path or ""):
+            try:
+                if self._pos != offset:
+                    end = self._seek(0, os.SEEK_END)
+                    if offset > end:
+                        # not every PyFS file zero-fills a write past EOF, so do it here
+                        self._zero_fill(end, offset)
+                    else:
+                        self._seek(offset)
+                return self._write_all(data)
+            except BaseException:
+                self._pos = None
+                raise
+
+    def _size(self) -> int:
+        with _fs_errors(self.path or ""):
+            return self._seek(0, os.SEEK_END)
+
+    def stat(self) -> Stat:
+        if self.path is not None:
+            try:
+                self._last = self._backend._stat(self.path)
+            except OSError:
+                pass  # changed behind our back: keep what we knew
+        st = self._last._replace(ino=self._ino)
+        if self.path is None:
+            st = st._replace(nlink=0)
+        if self._wrote or self.path is None:
+            # an FS may only publish written data on close; the handle knows the true size.
+            # Only then: seeking counts as an access for some (MemoryFS sets atime)
+            st = st._replace(size=self._size())
+        return st
+
+    def truncate(self, size: int) -> None:
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        with _fs_errors(self.path or ""):
+            self._pos = None
+            self._wrote = True
+            self._f.truncate(size)
+            end = self._seek(0, os.SEEK_END)
+            if end < size:  # growing by truncate is platform-dependent for plain IO objects
+                self._zero_fill(end, size)
+
+    def _zero_fill(self, end: int, size: int) -> None:
+        """Write zeros from `end` (the current EOF and position) up to `size`."""
+        while end < size:
+            chunk = min(size - end, len(_ZEROS))
+            self._write_all(_ZEROS[:chunk])
+            end += chunk
+
+    def allocate(self, offset: int, length: int) -> None:
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        if self._size() < offset + length:
+            self.truncate(offset + length)
+
+    def set_times(self, atim: int | None, mtim: int | None) -> None:
+        if self.path is None:
+            raise oserror(errno.ENOENT)  # PyFS can only set times by path
+        self._backend._set_times(self.path, atim, mtim)
+
+    def sync(self) -> None:
+        if not self.writable:
+            return
+        with _fs_errors(self.path or ""):
+            self._f.flush()
+            try:
+                fd = self._f.fileno()
+            except (OSError, AttributeError):
+                return  # not a host file: flushing is all PyFS offers
+            os.fsync(fd)
+
+    def close(self) -> None:
+        self._backend._files.discard(self)
+        with _fs_errors(self.path or ""):
+            self._f.close()
+
+
+# --- the backend ----------------------------------------------------------------------------------
+
+
+class PyFSBackend(Backend):
+    """A mount over `filesystem`, exposed as `.fs`. `readonly` defaults to the filesystem's
+    own "read_only" meta (archives, WrapReadOnly)."""
+
+    def __init__(self, filesystem: FS, *, readonly: bool | None = None):
+        self.fs = filesystem
+        if readonly is None:
+            readonly = bool(filesystem.getmeta().get("read_only", False))
+        self.readonly = readonly
+        self._dev = next(_next_dev)
+        self._paths: dict[str, _Known] = {}
+        self._next_ino = itertools.count(1)
+        self._files: weakref.WeakSet[PyFSFile] = weakref.WeakSet()
+
+    def root(self) -> str:
+        return "/"
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise oserror(errno.EROFS)
+
+    def _known(self, path: str) -> _Known:
+        known = self._paths.get(path)
+        if known is None:
+            known = self._paths[path] = _Known(next(self._next_ino))
+        return known
+
+    def _lookup(self, path: str) -> _Entry:
+        with _fs_errors(path):
+            info = self.fs.getinfo(path, namespaces=_NAMESPACES)
+            filetype = _filetype(info)
+            target = None
+            if filetype == Filetype.SYMBOLIC_LINK:
+                target = info.get("link", "target")
+                if target is None:
+                    target = self._tar_target(path)
+        return _Entry(info, filetype, target)
+
+    def _tar_target(self, path: str) -> str:
+        """Target of a ReadTarFS symlink member, from its "tar" namespace ("" if unknown)."""
+        member = self.fs.getinfo(path, namespaces=["tar"]).raw.get("tar") or {}
+        linkname = str(member.get("linkname") or "")
+        if member.get("is_lnk") and linkname:
+            # a hard link names another member from the archive root; as a symlink it must
+            # be relative to the directory it sits in
+            here = posixpath.dirname(path.strip("/")) or "."
+            return posixpath.relpath(linkname.strip("/"), here)
+        return linkname
+
+    def _stat(self, path: str, entry: _Entry | None = None) -> Stat:
+        entry = entry or self._lookup(path)
+        get = entry.info.get
+        if entry.target is not None:
+            size = len(entry.target.encode("utf-8", "surrogateescape"))
+        else:
+            size = get("details", "size") or 0
+        known = self._known(path)
+
+        def ns(key: str) -> int:
+            seconds = get("details", key)
+            exact = known.exact.get(key)
+            return exact[1] if exact is not None and exact[0] == seconds else seconds_to_ns(seconds)
+
+        mtim = ns("modified")
+        # archives know only the modification time; it stands in for the others
+        atim = ns("accessed") if get("details", "accessed") is not None else mtim
+        changed = get("details", "metadata_changed")
+        return Stat(
+            self._dev,
+            known.ino,
+            entry.filetype,
+            2 if entry.filetype == Filetype.DIRECTORY else 1,  # PyFS has no link counts
+            size,
+            atim,
+            mtim,
+            mtim if changed is None else seconds_to_ns(changed),
+        )
+
+    def _exists(self, path: str) -> _Entry | None:
+        try:
+            return self._lookup(path)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise
+
+    def _set_times(self, path: str, atim: int | None, mtim: int | None) -> None:
+        self._writable()
+        # some filesystems (OSFS) set both times at once: fill in the unchanged one
+        st = self._stat(path)  # (and ENOENT when missing)
+        atim = st.atim if atim is None else atim
+        mtim = st.mtim if mtim is None else mtim
+        with _fs_errors(path):
+            try:
+                self.fs.setinfo(
+                    path, {"details": {"accessed": atim / 1e9, "modified": mtim / 1e9}}
+                )
+            except errors.ResourceNotFound:
+                # it exists (we just looked): the FS cannot set times there (MemoryFS's root)
+                raise oserror(errno.ENOTSUP, path) from None
+            details = self.fs.getinfo(path, namespaces=["details"]).raw.get("details", {})
+        exact = self._known(path).exact
+        for key, ns in (("accessed", atim), ("modified", mtim)):
+            if details.get(key) is not None:
+                exact[key] = (details[key], ns)
+
+    def _moved(self, src: str, dst: str) -> None:
+        """Carry what we know (inode numbers, exact times) and open files' paths from `src`
+        (and below) to `dst`."""
+
+        def renamed(p: str) -> str | None:
+            if p == src:
+                return dst
+            if p.startswith(src + "/"):
+                return dst + p[len(src) :]
+            return None
+
+        for p in [p for p in self._paths if renamed(p) is not None]:
+            self._paths[renamed(p)] = self._paths.pop(p)  # type: ignore[index]
+        for f in list(self._files):
+            if f.path is not None and (new := renamed(f.path)) is not None:
+                f.path = new
+
+    def _forget(self, path: str) -> None:
+        """`path` is gone: what we knew of it lapses, its open files become nameless."""
+        self._paths.pop(path, None)
+        for f in list(self._files):
+            if f.path == path:
+                f.path = None
+
+    # --- walking --------------------------------------------------------------------------------
+
+    def lstat(self, d: str, name: str) -> Stat:
+        return self._stat(join(d, name))
+
+    def open_dir(self, d: str, name: str) -> str:
+        path = join(d, name)
+        entry = self._lookup(path)
+        if entry.filetype == Filetype.SYMBOLIC_LINK:
+            raise oserror(errno.ELOOP, path)
+        if entry.filetype != Filetype.DIRECTORY:
+            raise oserror(errno.ENOTDIR, path)
+        return path
+
+    def dup_dir(self, h: str) -> str:
+        return h  # a path: nothing to release, so sharing it is safe
+
+    def readlink(self, d: str, name: str) -> str:
+        path = join(d, name)
+        entry = self._lookup(path)
+        if entry.target is None:
+            raise oserror(errno.EINVAL, path)
+        return entry.target
+
+    # --- directories as a whole -------------------------------------------------------------
+
+    def stat_dir(self, h: str) -> Stat:
+        return self._stat(h)
+
+    def listdir(self, h: str) -> list[tuple[str, int, int]]:
+        with _fs_errors(h):
+            infos = list(self.fs.scandir(h, namespaces=_NAMESPACES))
+        return [(i.name, self._known(join(h, i.name)).ino, _filetype(i)) for i in infos]
+
+    def set_dir_times(self, h: str, atim: int | None, mtim: int | None) -> None:
+        self._set_times(h, atim, mtim)
+
+    # --- entries ---------------------------------------------------------------------------------
+
+    def open_file(
+        self,
+        d: str,
+        name: str,
+        *,
+        read: bool,
+        write: bool,
+        create: bool = False,
+        exclusive: bool = False,
+        truncate: bool = False,
+    ) -> PyFSFile:
+        if write or create or truncate:
+            self._writable()
+        path = join(d, name)
+        entry = self._exists(path)
+        if entry is None:
+            if not create:
+                raise oserror(errno.ENOENT, path)
+            mode = "x"  # exclusive even when not asked: it was missing a moment ago
+        else:
+            if create and exclusive:
+                raise oserror(errno.EEXIST, path)
+            if entry.filetype == Filetype.SYMBOLIC_LINK:
+                raise oserror(errno.ELOOP, path)
+            if entry.filetype == Filetype.DIRECTORY:
+                raise oserror(errno.EISDIR, path)
+            mode = "w" if truncate else "r"
+        # "+" whenever both directions are needed, or to write without truncating
+        if mode == "r":
+            mode += "+b" if write else "b"
+        else:
+            mode += "+b" if read else "b"
+        with _fs_errors(path):
+            # unbuffered where the FS honours it: other handles see writes at once
+            f = self.fs.openbin(path, mode, buffering=0)
+        try:
+            handle = PyFSFile(self, path, f, read=read, write=write)
+        except BaseException:
+            f.close()
+            raise
+        self._files.add(handle)
+        return handle
+
+    def mkdir(self, d: str, name: str) -> None:
+        self._writable()
+        path = join(d, name)
+        with _fs_errors(path):
+            self.fs.makedir(path)  # DirectoryExists for anything already there
+
+    def rmdir(self, d: str, name: str) -> None:
+        self._writable()
+        path = join(d, name)
+        if self._lookup(path).filetype != Filetype.DIRECTORY:
+            raise oserror(errno.ENOTDIR, path)
+        with _fs_errors(path):
+            self.fs.removedir(path)
+        self._forget(path)
+
+    def unlink(self, d: str, name: str) -> None:
+        self._writable()
+        path = join(d, name)
+        if self._lookup(path).filetype == Filetype.DIRECTORY:
+            raise oserror(errno.EISDIR, path)
+        with _fs_errors(path):
+            self.fs.remove(path)
+        self._forget(path)
+
+    def rename(self, d1: str, n1: str, d2: str, n2: str) -> None:
+        self._writable()
+        src, dst = join(d1, n1), join(d2, n2)
+        src_is_dir = self._lookup(src).filetype == Filetype.DIRECTORY
+        if src == dst:
+            return
+        target = self._exists(dst)
+        # PyFS's move/movedir differ from rename(2); check the POSIX cases first, in Linux's
+        # order: into-itself, then kind mismatch and emptiness
+        if src_is_dir:
+            if dst.startswith(src + "/"):
+                raise oserror(errno.EINVAL, dst)
+            if target is not None:
+                if target.filetype != Filetype.DIRECTORY:
+                    raise oserror(errno.ENOTDIR, dst)
+                with _fs_errors(dst):
+                    if not self.fs.isempty(dst):
+                        raise oserror(errno.ENOTEMPTY, dst)
+        elif target is not None and target.filetype == Filetype.DIRECTORY:
+            raise oserror(errno.EISDIR, dst)
+        with _fs_errors(dst):
+            if not self._host_rename(src, dst):
+                if src_is_dir:
+                    if target is not None:
+                        self.fs.removedir(dst)  # movedir merges into an existing directory
+                    self.fs.movedir(src, dst, create=True)
+                else:
+                    self.fs.move(src, dst, overwrite=True)
+        if target is not None:
+            self._forget(dst)
+        self._moved(src, dst)
+
+    def _host_rename(self, src: str, dst: str) -> bool:
+        """rename(2) on the host when both paths are host paths (OSFS, TempFS, their
+        SubFS): atomic, and keeps the entry instead of copying it. False if not possible."""
+        try:
+            sys_src, sys_dst = self.fs.getsyspath(src), self.fs.getsyspath(dst)
+        except errors.NoSysPath:
+            return False
+        os.replace(sys_src, sys_dst)
+        return True
+
+    def link(self, d1: str, n1: str, d2: str, n2: str) -> None:
+        self._writable()
+        raise oserror(errno.ENOTSUP, join(d2, n2))  # PyFS cannot make hard links
+
+    def symlink(self, target: str, d: str, name: str) -> None:
+        self._writable()
+        raise oserror(errno.ENOTSUP, join(d, name))  # PyFS cannot make symlinks
+
+    def set_times(self, d: str, name: str, atim: int | None, mtim: int | None) -> None:
+        self._set_times(join(d, name), atim, mtim)
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close files still open; the filesystem itself belongs to the caller."""
+        for f in list(self._files):
+            try:
+                f.close()
+            except OSError:
+                pass
