@@ -20,6 +20,10 @@ result) agree on all of it:
     _vfswasi_removed  set on a directory that was rmdir'ed while a handle may still be open
     _vfswasi_{a,m}tim ns times, with `_src` = the float field they were derived from / written to
     _vfswasi_ctim     ns status-change time (MemoryFS has none; `created_time` is a birth time)
+
+Limits of sharing the tree with plain PyFS code: MemoryFS gives an entry one `name`, so a
+hard-linked entry reports the name it was last created or renamed under; removing one name of
+a hard-linked file through the PyFS API leaves its link count one too high.
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ nothing of inode numbers, hard links or creating symlinks, so:
   `move`/`movedir` (which may copy), or with `os.replace` when both paths are on the host.
   Between the checks and the move another writer could interfere; a mount is meant to be
   used by one guest at a time.
+
+The backend never follows a symlink it can see, but it cannot stop a filesystem from following
+host symlinks inside its own path handling (an OSFS under a SubFS or WrapReadOnly does): host
+directories belong on `HostDirBackend`.
 """
 
 from __future__ import annotations
@@ -150,9 +154,7 @@ class PyFSFile(FileHandle):
     """An open file over `filesystem.openbin`. Its path follows renames made through the
     backend, and becomes None when the file is unlinked (the handle keeps working)."""
 
-    def __init__(
-        self, backend: PyFSBackend, path: str, f: BinaryIO, *, read: bool, write: bool
-    ):
+    def __init__(self, backend: PyFSBackend, path: str, f: BinaryIO, *, read: bool, write: bool):
         self._backend = backend
         self.path: str | None = path
         self._f = f
@@ -383,9 +385,7 @@ class PyFSBackend(Backend):
         mtim = st.mtim if mtim is None else mtim
         with _fs_errors(path):
             try:
-                self.fs.setinfo(
-                    path, {"details": {"accessed": atim / 1e9, "modified": mtim / 1e9}}
-                )
+                self.fs.setinfo(path, {"details": {"accessed": atim / 1e9, "modified": mtim / 1e9}})
             except errors.ResourceNotFound:
                 # it exists (we just looked): the FS cannot set times there (MemoryFS's root)
                 raise oserror(errno.ENOTSUP, path) from None
