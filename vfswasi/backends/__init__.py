@@ -3,8 +3,9 @@
 `open_backend` turns whatever a user passes as a preopen into a backend:
 
 - a `Backend` instance: used as is;
-- a host directory path (str / PathLike), an `OSFS`, or an `osfs://` URL: `HostDirBackend`,
-  the secure dir_fd walk (PyFilesystem2's OSFS would follow host symlinks out of the mount);
+- a host directory path (str / PathLike), an `osfs://` URL, or any FS whose root is a host
+  directory (OSFS, TempFS, SubFS/WrapReadOnly over them): `HostDirBackend`, the secure dir-fd
+  walk (PyFilesystem2's OSFS would follow host symlinks out of the mount);
 - a `MemoryFS` or `mem://`: `MemoryBackend`, which adds symlinks, hard links, inode numbers
   and ns times on top of MemoryFS;
 - any other PyFilesystem2 FS object or FS URL (`zip://`, `tar://`, ...): `PyFSBackend`.
@@ -38,12 +39,12 @@ def open_backend(spec: Any) -> Backend:
     )
 
 
-def _hostdir(path: str) -> Backend:
+def _hostdir(path: str, *, readonly: bool = False) -> Backend:
     from .hostdir import HostDirBackend
 
     if not os.path.isdir(path):
         raise FileNotFoundError(f"preopen directory does not exist: {path}")
-    return HostDirBackend(path)
+    return HostDirBackend(path, readonly=readonly)
 
 
 def _from_url(url: str) -> Backend:
@@ -57,10 +58,12 @@ def _from_url(url: str) -> Backend:
 
 def _from_fs(filesystem: Any) -> Backend:
     from fs.memoryfs import MemoryFS
-    from fs.osfs import OSFS
 
-    if isinstance(filesystem, OSFS):
-        return _hostdir(filesystem.getsyspath("/"))
+    if filesystem.hassyspath("/"):
+        # OSFS, TempFS, SubFS or WrapReadOnly over one: PyFilesystem2 would let the OS follow
+        # host symlinks out of the mount, so serve the same directory through the dir-fd walk.
+        return _hostdir(filesystem.getsyspath("/"),
+                        readonly=bool(filesystem.getmeta().get("read_only", False)))
     if isinstance(filesystem, MemoryFS):
         from .memory import MemoryBackend
 

@@ -1,0 +1,144 @@
+"""`vfswasi run`: run a WASI command with virtual mounts (wasmtime-CLI-compatible flags).
+
+    vfswasi run [--dir HOST[::GUEST]]... [--mount GUEST=FS_URL]... [--env K[=V]]...
+                [--version preview1|unstable] WASM [ARGS...]
+
+The exit status is the guest's. A trap prints its message and exits 134 (as wasmtime's CLI,
+which reports traps like an abort). Bad usage, a missing file or an invalid module print one
+line and exit 2 (usage) or 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import wasmtime
+
+from . import __name__ as _package
+from .modules import default_engine, imported_wasi_versions, load_module
+
+TRAP_EXIT = 134
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vfswasi", description="Run WebAssembly with WASI over virtual filesystems.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("demo", help="run the bundled example guest on an in-memory tree and a zip")
+    run = sub.add_parser("run", help="run a WASI command module")
+    run.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
+                     help="preopen a host directory (secure dir-fd backend), as wasmtime")
+    run.add_argument("--mount", action="append", default=[], metavar="GUEST=FS_URL",
+                     help="preopen a PyFilesystem2 FS URL (mem://, zip://a.zip, tar://b.tar.gz, "
+                          "osfs://dir) or host path at GUEST")
+    run.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
+                     help="set an environment variable (NAME alone copies the host's)")
+    run.add_argument("--version", dest="wasi_version", choices=["preview1", "unstable"],
+                     help="WASI ABI to provide (default: what the module imports)")
+    run.add_argument("wasm", metavar="WASM", help="the .wasm (or .wat) file")
+    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                     help="arguments for the guest")
+    return parser
+
+
+def parse_dir(value: str) -> tuple[str, str]:
+    host, sep, guest = value.partition("::")
+    return (guest if sep else host), host
+
+
+def parse_mount(value: str) -> tuple[str, str]:
+    guest, sep, url = value.partition("=")
+    if not sep or not guest or not url:
+        raise UsageError(f"--mount expects GUEST=FS_URL, got {value!r}")
+    return guest, url
+
+
+def parse_env(value: str) -> tuple[str, str]:
+    name, sep, val = value.partition("=")
+    if not name:
+        raise UsageError(f"--env expects NAME[=VALUE], got {value!r}")
+    return name, (val if sep else os.environ.get(name, ""))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as e:
+        print(f"vfswasi: error: {e} (see 'vfswasi run --help')", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    from .api import WASI
+
+    if argv and argv[0] not in ("run", "demo", "-h", "--help") and not argv[0].startswith("-"):
+        argv = ["run", *argv]  # `vfswasi prog.wasm` as `wasmtime prog.wasm`
+    opts = build_parser().parse_args(argv)
+    if opts.command == "demo":
+        from .demo import main as demo
+
+        return demo()
+    preopens: dict[str, object] = {}
+    for value in opts.dir:
+        guest, host = parse_dir(value)
+        if not os.path.isdir(host):
+            return _fail(f"--dir {value}: no such directory: {host}")
+        preopens[guest] = host
+    for value in opts.mount:
+        guest, url = parse_mount(value)
+        preopens[guest] = url
+    env = dict(parse_env(v) for v in opts.env)
+
+    try:
+        module = load_module(opts.wasm)
+    except OSError as e:
+        return _fail(f"cannot read {opts.wasm}: {e.strerror or e}")
+    except wasmtime.WasmtimeError as e:
+        return _fail(f"invalid module {opts.wasm}: {_first_line(str(e))}")
+    version = opts.wasi_version or (imported_wasi_versions(module) or ["preview1"])[0]
+
+    try:
+        wasi = WASI(version=version, args=[opts.wasm, *opts.args], env=env, preopens=preopens)
+    except (OSError, TypeError, ValueError) as e:
+        return _fail(f"cannot mount: {e}")
+    except Exception as e:  # noqa: BLE001 - PyFilesystem2 opener errors have no common base
+        return _fail(f"cannot mount: {type(e).__name__}: {e}")
+    with wasi:
+        store = wasmtime.Store(default_engine())
+        try:
+            instance = wasi.instantiate(store, module)
+        except wasmtime.WasmtimeError as e:  # e.g. an import nobody provides
+            return _fail(f"cannot instantiate {opts.wasm}: {_first_line(str(e))}")
+        try:
+            return wasi.start(instance, store)
+        except TypeError as e:  # not a command (no _start, no memory, ...)
+            return _fail(f"cannot run {opts.wasm}: {e}")
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            print(f"Error: failed to run main module `{opts.wasm}`\n\n{e}", file=sys.stderr)
+            return TRAP_EXIT
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)
+
+
+def _fail(message: str) -> int:
+    print(f"{_package}: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
