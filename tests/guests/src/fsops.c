@@ -71,6 +71,7 @@
  * stdout is fds 1: a script that closes or renumbers over fd 1 loses its output.
  */
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,43 @@ static int parse_rights(const tok_t *t, uint64_t *out) {
 
 /* ---- output --------------------------------------------------------------------------------- */
 
+/* say(): a minimal printf (%s %d %u %zu %llu %llx %02x): libc's vfprintf drags in floating-point
+   formatting, which doubles the module and with it the compile time of every test run. */
+static void put_u64(unsigned long long v, unsigned base, int width) {
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (n < width) digits[n++] = '0';
+    while (n) putchar(digits[--n]);
+}
+
+static void say(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            putchar(*f);
+            continue;
+        }
+        f++;
+        if (*f == 's') fputs(va_arg(ap, const char *), stdout);
+        else if (*f == 'd') {
+            int v = va_arg(ap, int);
+            if (v < 0) putchar('-');
+            put_u64(v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, 10, 1);
+        } else if (*f == 'u') put_u64(va_arg(ap, unsigned), 10, 1);
+        else if (f[0] == 'z' && f[1] == 'u') f++, put_u64(va_arg(ap, size_t), 10, 1);
+        else if (f[0] == 'l' && f[1] == 'l' && (f[2] == 'u' || f[2] == 'x'))
+            f += 2, put_u64(va_arg(ap, unsigned long long), *f == 'u' ? 10 : 16, 1);
+        else if (f[0] == '0' && f[1] == '2' && f[2] == 'x') f += 2, put_u64(va_arg(ap, unsigned), 16, 2);
+        else putchar(*f); /* "%%" and anything unknown: the character itself */
+    }
+    va_end(ap);
+}
+
 static void put_quoted(const char *p, size_t n) {
     putchar('"');
     for (size_t i = 0; i < n; i++) {
@@ -386,7 +424,7 @@ static void put_quoted(const char *p, size_t n) {
         case '\r': fputs("\\r", stdout); break;
         default:
             if (c >= 0x20 && c < 0x7f) putchar(c);
-            else printf("\\x%02x", c);
+            else say("\\x%02x", c);
         }
     }
     putchar('"');
@@ -409,11 +447,11 @@ static void put_flags(uint64_t bits, const flagname_t *table) {
     int first = 1;
     for (const flagname_t *f = table; f->name; f++)
         if (bits & f->bits) {
-            printf("%s%s", first ? "" : ",", f->name);
+            say("%s%s", first ? "" : ",", f->name);
             first = 0;
             bits &= ~f->bits;
         }
-    if (bits) printf("%s0x%llx", first ? "" : ",", (unsigned long long)bits), first = 0;
+    if (bits) say("%s0x%llx", first ? "" : ",", (unsigned long long)bits), first = 0;
     if (first) putchar('-');
 }
 
@@ -421,9 +459,9 @@ static void put_flags(uint64_t bits, const flagname_t *table) {
 static int fail(int32_t e) {
     if (e == 0) return 0;
     if (e > 0 && e < (int32_t)(sizeof ERRNO_NAMES / sizeof *ERRNO_NAMES))
-        printf("err %s\n", ERRNO_NAMES[e]);
+        say("err %s\n", ERRNO_NAMES[e]);
     else
-        printf("err E%d\n", (int)e);
+        say("err E%d\n", (int)e);
     return 1;
 }
 
@@ -441,7 +479,7 @@ static unsigned char *guarded(size_t n) {
 static int overrun(const unsigned char *b, size_t n) {
     for (size_t i = 0; i < GUARD; i++)
         if (b[n + i] != GUARD_BYTE) {
-            printf("bad overrun\n");
+            say("bad overrun\n");
             return 1;
         }
     return 0;
@@ -519,7 +557,7 @@ static int list_dir(uint32_t fd, entry_t **out, size_t *count) {
     int rounds = 0;
     for (;;) {
         if (++rounds > 100000) {
-            printf("bad readdir never ends\n");
+            say("bad readdir never ends\n");
             goto fail;
         }
         unsigned char *buf = guarded(bufsize);
@@ -530,7 +568,7 @@ static int list_dir(uint32_t fd, entry_t **out, size_t *count) {
             goto fail;
         }
         if (used > bufsize) {
-            printf("bad bufused=%u\n", (unsigned)used);
+            say("bad bufused=%u\n", (unsigned)used);
             free(buf);
             goto fail;
         }
@@ -544,7 +582,7 @@ static int list_dir(uint32_t fd, entry_t **out, size_t *count) {
             if (used - pos - 24 < namlen) break;
             uint64_t next = u64_at(buf + pos);
             if (next == cookie) {
-                printf("bad cookie %llu repeats\n", (unsigned long long)next);
+                say("bad cookie %llu repeats\n", (unsigned long long)next);
                 free(buf);
                 goto fail;
             }
@@ -564,7 +602,7 @@ static int list_dir(uint32_t fd, entry_t **out, size_t *count) {
         if (used < bufsize) break;
         if (whole == 0) {
             if (bufsize >= MAX_BUF) {
-                printf("bad readdir entry too big\n");
+                say("bad readdir entry too big\n");
                 goto fail;
             }
             bufsize *= 2;
@@ -628,7 +666,7 @@ static int op_open(tok_t *a, int n) {
     if (fail(w_path_open((int32_t)dirfd, (int32_t)lookup, P(a[1].p), (int32_t)a[1].n, (int32_t)oflags,
                          (int64_t)base, (int64_t)inh, (int32_t)fdflags, P(&fd))))
         return 0;
-    printf("ok %u\n", (unsigned)fd);
+    say("ok %u\n", (unsigned)fd);
     return 0;
 }
 
@@ -636,7 +674,7 @@ static int op_open(tok_t *a, int n) {
 static int op_fd_only(tok_t *a, int n, int32_t (*call)(int32_t)) {
     uint32_t fd;
     NEED(n == 1 && !parse_u32(&a[0], &fd));
-    if (!fail(call((int32_t)fd))) printf("ok\n");
+    if (!fail(call((int32_t)fd))) say("ok\n");
     return 0;
 }
 static int op_close(tok_t *a, int n) { return op_fd_only(a, n, w_fd_close); }
@@ -649,9 +687,9 @@ static int do_read(uint32_t fd, uint64_t len, int positional, uint64_t off) {
     int32_t e = positional ? w_fd_pread((int32_t)fd, P(iov), 1, (int64_t)off, P(&got))
                            : w_fd_read((int32_t)fd, P(iov), 1, P(&got));
     if (!fail(e)) {
-        if (got > len) printf("bad nread=%u\n", (unsigned)got);
+        if (got > len) say("bad nread=%u\n", (unsigned)got);
         else if (!overrun(buf, len)) {
-            printf("ok ");
+            say("ok ");
             put_quoted((char *)buf, got);
             putchar('\n');
         }
@@ -679,7 +717,7 @@ static int do_write(uint32_t fd, const tok_t *data, int positional, uint64_t off
     uint32_t iov[2] = {(uint32_t)P(data->p), (uint32_t)data->n}, put = 0;
     int32_t e = positional ? w_fd_pwrite((int32_t)fd, P(iov), 1, (int64_t)off, P(&put))
                            : w_fd_write((int32_t)fd, P(iov), 1, P(&put));
-    if (!fail(e)) printf("ok %u\n", (unsigned)put);
+    if (!fail(e)) say("ok %u\n", (unsigned)put);
     return 0;
 }
 
@@ -703,7 +741,7 @@ static int op_seek(tok_t *a, int n) {
     NEED(n == 3 && !parse_u32(&a[0], &fd) && !parse_i64(&a[1], &off) &&
          !parse_enum(&a[2], WHENCE, &whence) && whence <= 255);
     if (!fail(w_fd_seek((int32_t)fd, off, (int32_t)whence, P(&pos))))
-        printf("ok %llu\n", (unsigned long long)pos);
+        say("ok %llu\n", (unsigned long long)pos);
     return 0;
 }
 
@@ -711,7 +749,7 @@ static int op_tell(tok_t *a, int n) {
     uint32_t fd;
     uint64_t pos = 0;
     NEED(n == 1 && !parse_u32(&a[0], &fd));
-    if (!fail(w_fd_tell((int32_t)fd, P(&pos)))) printf("ok %llu\n", (unsigned long long)pos);
+    if (!fail(w_fd_tell((int32_t)fd, P(&pos)))) say("ok %llu\n", (unsigned long long)pos);
     return 0;
 }
 
@@ -720,7 +758,7 @@ static int op_advise(tok_t *a, int n) {
     uint64_t off, len, advice;
     NEED(n == 4 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &off) && !parse_u64(&a[2], &len) &&
          !parse_enum(&a[3], ADVICE, &advice) && advice <= 255);
-    if (!fail(w_fd_advise((int32_t)fd, (int64_t)off, (int64_t)len, (int32_t)advice))) printf("ok\n");
+    if (!fail(w_fd_advise((int32_t)fd, (int64_t)off, (int64_t)len, (int32_t)advice))) say("ok\n");
     return 0;
 }
 
@@ -728,7 +766,7 @@ static int op_allocate(tok_t *a, int n) {
     uint32_t fd;
     uint64_t off, len;
     NEED(n == 3 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &off) && !parse_u64(&a[2], &len));
-    if (!fail(w_fd_allocate((int32_t)fd, (int64_t)off, (int64_t)len))) printf("ok\n");
+    if (!fail(w_fd_allocate((int32_t)fd, (int64_t)off, (int64_t)len))) say("ok\n");
     return 0;
 }
 
@@ -736,21 +774,21 @@ static int op_truncate(tok_t *a, int n) {
     uint32_t fd;
     uint64_t size;
     NEED(n == 2 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &size));
-    if (!fail(w_fd_filestat_set_size((int32_t)fd, (int64_t)size))) printf("ok\n");
+    if (!fail(w_fd_filestat_set_size((int32_t)fd, (int64_t)size))) say("ok\n");
     return 0;
 }
 
 static void put_stat(const filestat_t *st) {
     if (st->filetype == 3) { /* a directory's size and link count are the backend's own */
-        printf("ok dir\n");
+        say("ok dir\n");
         return;
     }
-    printf("ok %s size=%llu nlink=%llu\n", type_name(st->filetype), (unsigned long long)st->size,
+    say("ok %s size=%llu nlink=%llu\n", type_name(st->filetype), (unsigned long long)st->size,
            (unsigned long long)st->nlink);
 }
 
 static void put_times(const filestat_t *st) {
-    printf("ok atim=%llu mtim=%llu\n", (unsigned long long)st->atim, (unsigned long long)st->mtim);
+    say("ok atim=%llu mtim=%llu\n", (unsigned long long)st->atim, (unsigned long long)st->mtim);
 }
 
 /* "FD" or "DIRFD PATH [follow|nofollow]": fd_filestat_get or path_filestat_get */
@@ -804,7 +842,7 @@ static int op_ino(tok_t *a, int n) {
     filestat_t st;
     int32_t e;
     NEED(!stat_target(a, n, 1, &st, &e));
-    if (!fail(e)) printf("ok #%zu\n", ino_ordinal(st.dev, st.ino));
+    if (!fail(e)) say("ok #%zu\n", ino_ordinal(st.dev, st.ino));
     return 0;
 }
 
@@ -836,7 +874,7 @@ static int op_inocheck(tok_t *a, int n) {
         nlen += v[i].n;
         names[nlen] = 0;
     }
-    printf("ok same=%zu differ=%zu%s\n", same, differ, names);
+    say("ok same=%zu differ=%zu%s\n", same, differ, names);
     free(names);
     free_entries(v, cnt);
     return 0;
@@ -848,7 +886,7 @@ static int op_fsettimes(tok_t *a, int n) {
     NEED(n == 4 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &atim) && !parse_u64(&a[2], &mtim) &&
          !parse_flags(&a[3], FSTFLAGS, &fst) && fst <= 0xffff);
     if (!fail(w_fd_filestat_set_times((int32_t)fd, (int64_t)atim, (int64_t)mtim, (int32_t)fst)))
-        printf("ok\n");
+        say("ok\n");
     return 0;
 }
 
@@ -860,7 +898,7 @@ static int op_settimes(tok_t *a, int n) {
     if (n == 6) NEED(!parse_enum(&a[5], LOOKUP, &lookup));
     if (!fail(w_path_filestat_set_times((int32_t)fd, (int32_t)lookup, P(a[1].p), (int32_t)a[1].n,
                                         (int64_t)atim, (int64_t)mtim, (int32_t)fst)))
-        printf("ok\n");
+        say("ok\n");
     return 0;
 }
 
@@ -869,10 +907,10 @@ static int op_fdstat(tok_t *a, int n) {
     _Alignas(8) unsigned char b[24];
     NEED((n == 1 || (n == 2 && tok_is(&a[1], "norights"))) && !parse_u32(&a[0], &fd));
     if (fail(w_fd_fdstat_get((int32_t)fd, P(b)))) return 0;
-    printf("ok %s ", type_name(b[0]));
+    say("ok %s ", type_name(b[0]));
     put_flags(u16_at(b + 2), FDFLAGS);
     if (n == 1)
-        printf(" base=0x%llx inh=0x%llx", (unsigned long long)u64_at(b + 8),
+        say(" base=0x%llx inh=0x%llx", (unsigned long long)u64_at(b + 8),
                (unsigned long long)u64_at(b + 16));
     putchar('\n');
     return 0;
@@ -882,7 +920,7 @@ static int op_setflags(tok_t *a, int n) {
     uint32_t fd;
     uint64_t flags;
     NEED(n == 2 && !parse_u32(&a[0], &fd) && !parse_flags(&a[1], FDFLAGS, &flags) && flags <= 0xffff);
-    if (!fail(w_fd_fdstat_set_flags((int32_t)fd, (int32_t)flags))) printf("ok\n");
+    if (!fail(w_fd_fdstat_set_flags((int32_t)fd, (int32_t)flags))) say("ok\n");
     return 0;
 }
 
@@ -890,7 +928,7 @@ static int op_setrights(tok_t *a, int n) {
     uint32_t fd;
     uint64_t base, inh;
     NEED(n == 3 && !parse_u32(&a[0], &fd) && !parse_rights(&a[1], &base) && !parse_rights(&a[2], &inh));
-    if (!fail(w_fd_fdstat_set_rights((int32_t)fd, (int64_t)base, (int64_t)inh))) printf("ok\n");
+    if (!fail(w_fd_fdstat_set_rights((int32_t)fd, (int64_t)base, (int64_t)inh))) say("ok\n");
     return 0;
 }
 
@@ -898,7 +936,7 @@ static int op_setrights(tok_t *a, int n) {
 static int op_dir_path(tok_t *a, int n, int32_t (*call)(int32_t, int32_t, int32_t)) {
     uint32_t fd;
     NEED(n == 2 && !parse_u32(&a[0], &fd));
-    if (!fail(call((int32_t)fd, P(a[1].p), (int32_t)a[1].n))) printf("ok\n");
+    if (!fail(call((int32_t)fd, P(a[1].p), (int32_t)a[1].n))) say("ok\n");
     return 0;
 }
 static int op_mkdir(tok_t *a, int n) { return op_dir_path(a, n, w_path_create_directory); }
@@ -910,7 +948,7 @@ static int op_rename(tok_t *a, int n) {
     NEED(n == 4 && !parse_u32(&a[0], &fd1) && !parse_u32(&a[2], &fd2));
     if (!fail(w_path_rename((int32_t)fd1, P(a[1].p), (int32_t)a[1].n, (int32_t)fd2, P(a[3].p),
                             (int32_t)a[3].n)))
-        printf("ok\n");
+        say("ok\n");
     return 0;
 }
 
@@ -921,7 +959,7 @@ static int op_link(tok_t *a, int n) {
     if (n == 5) NEED(!parse_enum(&a[4], LOOKUP, &lookup));
     if (!fail(w_path_link((int32_t)fd1, (int32_t)lookup, P(a[1].p), (int32_t)a[1].n, (int32_t)fd2,
                           P(a[3].p), (int32_t)a[3].n)))
-        printf("ok\n");
+        say("ok\n");
     return 0;
 }
 
@@ -929,7 +967,7 @@ static int op_symlink(tok_t *a, int n) {
     uint32_t fd;
     NEED(n == 3 && !parse_u32(&a[1], &fd));
     if (!fail(w_path_symlink(P(a[0].p), (int32_t)a[0].n, (int32_t)fd, P(a[2].p), (int32_t)a[2].n)))
-        printf("ok\n");
+        say("ok\n");
     return 0;
 }
 
@@ -941,9 +979,9 @@ static int op_readlink(tok_t *a, int n) {
     unsigned char *buf = guarded(len);
     uint32_t used = 0;
     if (!fail(w_path_readlink((int32_t)fd, P(a[1].p), (int32_t)a[1].n, P(buf), (int32_t)len, P(&used)))) {
-        if (used > len) printf("bad bufused=%u\n", (unsigned)used);
+        if (used > len) say("bad bufused=%u\n", (unsigned)used);
         else if (!overrun(buf, len)) {
-            printf("ok ");
+            say("ok ");
             put_quoted((char *)buf, used);
             putchar('\n');
         }
@@ -961,17 +999,17 @@ static int op_readdir(tok_t *a, int n) {
     unsigned char *buf = guarded(len);
     uint32_t used = 0;
     if (!fail(w_fd_readdir((int32_t)fd, P(buf), (int32_t)len, (int64_t)cookie, P(&used)))) {
-        if (used > len) printf("bad bufused=%u\n", (unsigned)used);
+        if (used > len) say("bad bufused=%u\n", (unsigned)used);
         else if (!overrun(buf, len)) {
-            printf("ok %u", (unsigned)used);
+            say("ok %u", (unsigned)used);
             size_t pos = 0;
             while (pos < used) {
                 if (used - pos < 24 || used - pos - 24 < u32_at(buf + pos + 16)) {
-                    printf(" cut:%zu", used - pos);
+                    say(" cut:%zu", used - pos);
                     break;
                 }
                 uint32_t namlen = u32_at(buf + pos + 16);
-                printf(" %llu:%s:", (unsigned long long)u64_at(buf + pos), type_name(buf[pos + 20]));
+                say(" %llu:%s:", (unsigned long long)u64_at(buf + pos), type_name(buf[pos + 20]));
                 put_name((char *)buf + pos + 24, namlen);
                 pos += 24 + namlen;
             }
@@ -989,12 +1027,12 @@ static int op_ls(tok_t *a, int n) {
     NEED(n == 1 && !parse_u32(&a[0], &fd));
     if (list_dir(fd, &v, &cnt)) return 0;
     qsort(v, cnt, sizeof *v, cmp_entry);
-    printf("ok");
+    say("ok");
     for (size_t i = 0; i < cnt; i++) {
         if (is_dot_or_dotdot(&v[i])) continue;
         putchar(' ');
         put_name(v[i].name, v[i].n);
-        printf(":%s", type_name(v[i].type));
+        say(":%s", type_name(v[i].type));
     }
     putchar('\n');
     free_entries(v, cnt);
@@ -1004,7 +1042,7 @@ static int op_ls(tok_t *a, int n) {
 static int op_renumber(tok_t *a, int n) {
     uint32_t from, to;
     NEED(n == 2 && !parse_u32(&a[0], &from) && !parse_u32(&a[1], &to));
-    if (!fail(w_fd_renumber((int32_t)from, (int32_t)to))) printf("ok\n");
+    if (!fail(w_fd_renumber((int32_t)from, (int32_t)to))) say("ok\n");
     return 0;
 }
 
@@ -1014,17 +1052,17 @@ static int op_prestat(tok_t *a, int n) {
     NEED(n == 1 && !parse_u32(&a[0], &fd));
     if (fail(w_fd_prestat_get((int32_t)fd, P(b)))) return 0;
     if (b[0] != 0) {
-        printf("ok tag=%u\n", b[0]);
+        say("ok tag=%u\n", b[0]);
         return 0;
     }
     uint32_t len = u32_at(b + 4);
     if (len > MAX_BUF) {
-        printf("bad pr_name_len=%u\n", (unsigned)len);
+        say("bad pr_name_len=%u\n", (unsigned)len);
         return 0;
     }
     unsigned char *name = guarded(len);
     if (!fail(w_fd_prestat_dir_name((int32_t)fd, P(name), (int32_t)len)) && !overrun(name, len)) {
-        printf("ok dir ");
+        say("ok dir ");
         put_quoted((char *)name, len);
         putchar('\n');
     }
@@ -1066,7 +1104,7 @@ static void run_line(const char *line, size_t len) {
                 rc = OPS[i].run(toks + 1, nt - 1);
                 break;
             }
-    if (rc < 0) printf("ERR parse\n");
+    if (rc < 0) say("ERR parse\n");
     free(arena);
 }
 
