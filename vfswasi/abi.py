@@ -298,22 +298,46 @@ SIGNAL_MAX = 30
 
 # --- struct layouts (little-endian) -------------------------------------------------------
 
+
+class Fields:
+    """A C struct written run by run, leaving its padding bytes untouched (wasmtime writes
+    field by field, and guests may keep data there). `pack_into` checks the whole struct
+    fits before writing anything."""
+
+    __slots__ = ("size", "_runs")
+
+    def __init__(self, size: int, *runs: tuple[int, str]) -> None:
+        self.size = size
+        self._runs = []
+        for offset, fmt in runs:
+            st = struct.Struct("<" + fmt)
+            self._runs.append((offset, st, len(st.unpack(bytes(st.size)))))
+
+    def pack_into(self, buf: memoryview, offset: int, *values: int) -> None:
+        if offset + self.size > len(buf):
+            raise struct.error("struct out of range")
+        i = 0
+        for at, st, n in self._runs:
+            st.pack_into(buf, offset + at, *values[i : i + n])
+            i += n
+
+
 #: iovec / ciovec: buf u32 @0, buf_len u32 @4
 IOVEC = struct.Struct("<II")
 #: fdstat: filetype u8 @0, flags u16 @2, rights_base u64 @8, rights_inheriting u64 @16
-FDSTAT = struct.Struct("<BxHxxxxQQ")
-#: filestat (preview1, 64 bytes): dev, ino, filetype u8 (+7 pad), nlink, size, atim, mtim, ctim
-FILESTAT = struct.Struct("<QQB7xQQQQQ")
+FDSTAT = Fields(24, (0, "B"), (2, "H"), (8, "QQ"))
+#: filestat (preview1): dev @0, ino @8, filetype u8 @16, nlink @24, size, atim, mtim, ctim
+FILESTAT = Fields(64, (0, "QQB"), (24, "QQQQQ"))
 #: dirent header (24 bytes): d_next u64, d_ino u64, d_namlen u32, d_type u8 (+3 pad)
 DIRENT = struct.Struct("<QQIB3x")
 #: prestat: tag u8 @0, pr_name_len u32 @4
-PRESTAT = struct.Struct("<BxxxI")
-#: event (32 bytes): userdata u64, error u16, type u8, fd_readwrite {nbytes u64 @16, flags u16 @24}
-EVENT = struct.Struct("<QHB5xQH6x")
+PRESTAT = Fields(8, (0, "B"), (4, "I"))
+#: event: userdata u64 @0, error u16 @8, type u8 @10, fd_readwrite {nbytes u64 @16, flags u16 @24}
+EVENT = Fields(32, (0, "QHB"), (16, "QH"))
 #: subscription (preview1, 48 bytes): userdata u64 @0, tag u8 @8, payload @16
 SUBSCRIPTION_SIZE = 48
 SUBSCRIPTION_HEAD = struct.Struct("<QB")
-#: subscription_clock (preview1, 32 bytes at payload): id u32, timeout u64 @8, precision u64 @16, flags u16 @24
+#: subscription_clock (preview1, at payload): id u32, timeout u64 @8, precision u64 @16, flags u16 @24
 SUBSCRIPTION_CLOCK = struct.Struct("<I4xQQH")
 #: subscription_fd_readwrite at payload: fd u32
 SUBSCRIPTION_FD = struct.Struct("<I")
@@ -322,5 +346,4 @@ U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
 U32_PAIR = struct.Struct("<II")
 
-assert FDSTAT.size == 24 and FILESTAT.size == 64 and DIRENT.size == 24
-assert PRESTAT.size == 8 and EVENT.size == 32 and SUBSCRIPTION_CLOCK.size == 26
+assert DIRENT.size == 24 and SUBSCRIPTION_CLOCK.size == 26

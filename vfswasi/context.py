@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .abi import FILESTAT, SUBSCRIPTION_CLOCK, Errno, WasiError, Whence
+from .abi import FILESTAT, SUBSCRIPTION_CLOCK, Errno, Fields, WasiError, Whence
 from .fdtable import FdTable
 from .guestmem import GuestMemory
 from .vfs import Stat
@@ -23,7 +23,7 @@ class Layout:
     #: guest whence value -> preview1 Whence
     whence: dict[int, Whence]
     #: filestat: dev, ino, filetype, nlink, size, atim, mtim, ctim
-    filestat: struct.Struct
+    filestat: Fields
     #: subscription size, and clock payload (at +16): [identifier,] id, timeout, precision, flags
     subscription_size: int
     subscription_clock: struct.Struct
@@ -41,7 +41,7 @@ PREVIEW1 = Layout(
 UNSTABLE = Layout(
     whence={0: Whence.CUR, 1: Whence.END, 2: Whence.SET},
     # nlink is a u32 at 20, so everything after it moves up by 4 (56 bytes in all)
-    filestat=struct.Struct("<QQB3xIQQQQ"),
+    filestat=Fields(56, (0, "QQB"), (20, "IQQQQ")),
     subscription_size=56,
     subscription_clock=struct.Struct("<QI4xQQH"),
     clock_has_identifier=True,

@@ -74,11 +74,14 @@ class GuestMemory:
         return bufs
 
     def path(self, ptr: int, length: int) -> str:
-        """A guest path as str (bytes kept through surrogateescape); NUL → EINVAL."""
+        """A guest path: NUL → EINVAL; WASI paths are UTF-8, anything else → EILSEQ."""
         raw = bytes(self.slice(ptr, length))
         if b"\0" in raw:
             raise WasiError(Errno.INVAL)
-        return raw.decode("utf-8", "surrogateescape")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WasiError(Errno.ILSEQ) from None
 
 
 def encode_path(name: str) -> bytes:

@@ -137,6 +137,9 @@ def fd_pread(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int, nread
 def fd_pwrite(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int,
               nwritten_ptr: int) -> None:
     entry = _seekable(ctx, fd, Rights.FD_WRITE | Rights.FD_SEEK)
+    if entry.fdflags & Fdflags.APPEND:
+        # Linux's pwrite on an O_APPEND file appends, whatever the offset; wasmtime shows it.
+        offset = entry.handle.stat().size
     n = _write_at(entry, ctx.mem.iovecs(iovs, iovs_len), offset)
     ctx.mem.write_u32(nwritten_ptr, n)
 

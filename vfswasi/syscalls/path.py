@@ -131,6 +131,8 @@ def path_unlink_file(ctx: Context, fd: int, path_ptr: int, path_len: int) -> Non
 def path_symlink(ctx: Context, old_path_ptr: int, old_path_len: int, fd: int, new_path_ptr: int,
                  new_path_len: int) -> None:
     target = ctx.mem.path(old_path_ptr, old_path_len)
+    if not target:
+        raise WasiError(Errno.NOENT)  # as symlinkat(2), whatever the backend could store
     if target.startswith("/"):
         # Absolute targets could never resolve inside the sandbox (wasmtime refuses them too).
         raise WasiError(Errno.PERM)
@@ -147,9 +149,11 @@ def path_symlink(ctx: Context, old_path_ptr: int, old_path_len: int, fd: int, ne
 @syscall("iiiiiii")
 def path_link(ctx: Context, old_fd: int, old_flags: int, old_path_ptr: int, old_path_len: int,
               new_fd: int, new_path_ptr: int, new_path_len: int) -> None:
+    if old_flags & Lookupflags.SYMLINK_FOLLOW:
+        # Linking through a symlink to its target: wasmtime refuses it, and so do we.
+        raise WasiError(Errno.INVAL)
     src_dir, src = _target(ctx, old_fd, Rights.PATH_LINK_SOURCE, old_path_ptr, old_path_len,
-                           follow=bool(old_flags & Lookupflags.SYMLINK_FOLLOW),
-                           follow_trailing=False)
+                           follow=False, follow_trailing=False)
     with src:
         dst_dir, dst = _target(ctx, new_fd, Rights.PATH_LINK_TARGET, new_path_ptr,
                                new_path_len, follow=False, follow_trailing=False)
@@ -192,8 +196,8 @@ def path_rename(ctx: Context, fd: int, old_path_ptr: int, old_path_len: int, new
 @syscall("iiiiii")
 def path_readlink(ctx: Context, fd: int, path_ptr: int, path_len: int, buf: int, buf_len: int,
                   bufused_ptr: int) -> None:
-    _, t = _target(ctx, fd, Rights.PATH_READLINK, path_ptr, path_len, follow=False,
-                   follow_trailing=False)
+    # "link/" follows the link (POSIX): its target is no symlink, so EINVAL or ENOTDIR.
+    _, t = _target(ctx, fd, Rights.PATH_READLINK, path_ptr, path_len, follow=False)
     with t:
         if t.name is None:
             raise WasiError(Errno.INVAL)
@@ -218,19 +222,21 @@ def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int
         needed |= Rights.PATH_FILESTAT_SET_SIZE
     if oflags & ~0xF or fdflags & ~0x1F:
         raise WasiError(Errno.INVAL)
-    if oflags & Oflags.CREAT and oflags & Oflags.DIRECTORY:
-        raise WasiError(Errno.INVAL)  # path_open cannot create directories
-    d, t = _target(ctx, fd, needed, path_ptr, path_len,
-                   follow=bool(dirflags & Lookupflags.SYMLINK_FOLLOW))
+    if oflags & Oflags.DIRECTORY and oflags & (Oflags.CREAT | Oflags.TRUNC):
+        raise WasiError(Errno.INVAL)  # path_open cannot create or truncate directories
+    exclusive = oflags & Oflags.CREAT and oflags & Oflags.EXCL
+    # CREAT|EXCL never follows a final symlink, not even a dangling one (POSIX O_EXCL).
+    follow = bool(dirflags & Lookupflags.SYMLINK_FOLLOW) and not exclusive
+    d, t = _target(ctx, fd, needed, path_ptr, path_len, follow=follow)
     # New rights: what was asked for, within what the directory lets its children have.
     base = rights_base & d.rights_inheriting
     inheriting = rights_inheriting & d.rights_inheriting
     with t:
         kind = Filetype.DIRECTORY if t.name is None else _entry_kind(t)
-        if kind is not None and oflags & Oflags.CREAT and oflags & Oflags.EXCL:
+        if kind is not None and exclusive:
             raise WasiError(Errno.EXIST)
         if kind == _DIRECTORY:
-            if oflags & Oflags.TRUNC or base & Rights.FD_WRITE:
+            if oflags & (Oflags.TRUNC | Oflags.CREAT) or base & Rights.FD_WRITE:
                 raise WasiError(Errno.ISDIR)
             entry = _open_dir(t, base & RIGHTS_DIR, inheriting & RIGHTS_DIR_INHERITING)
         else:

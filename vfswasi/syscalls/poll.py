@@ -12,6 +12,7 @@ import time
 
 from ..abi import (
     EVENT,
+    EVENTRWFLAGS_FD_READWRITE_HANGUP,
     SUBCLOCKFLAGS_ABSTIME,
     SUBSCRIPTION_FD,
     SUBSCRIPTION_HEAD,
@@ -39,7 +40,7 @@ def poll_oneoff(ctx: Context, in_ptr: int, out_ptr: int, nsubscriptions: int,
     subs = mem.slice(in_ptr, nsubscriptions * size)
     mem.slice(out_ptr, nsubscriptions * _EVENT_SIZE)  # room for every event, checked up front
 
-    events: list[tuple[int, int, int, int]] = []  # (userdata, errno, type, nbytes)
+    events: list[tuple[int, int, int, int, int]] = []  # (userdata, errno, type, nbytes, flags)
     clocks: list[tuple[float, int]] = []  # (monotonic deadline in s, userdata)
     waits: dict[int, list[tuple[int, int]]] = {}  # host fd -> [(userdata, type)]
     write_waits: dict[int, list[tuple[int, int]]] = {}
@@ -57,14 +58,15 @@ def poll_oneoff(ctx: Context, in_ptr: int, out_ptr: int, nsubscriptions: int,
                 elif clock_id not in tuple(Clockid):
                     raise WasiError(Errno.INVAL)
             except WasiError as e:
-                events.append((userdata, e.errno, Eventtype.CLOCK, 0))
+                events.append((userdata, e.errno, Eventtype.CLOCK, 0, 0))
                 continue
             clocks.append((now + timeout / 1e9, userdata))
         elif tag in (Eventtype.FD_READ, Eventtype.FD_WRITE):
             (fd,) = SUBSCRIPTION_FD.unpack_from(subs, at + 16)
             ready = _fd_readiness(ctx, fd, tag)
             if isinstance(ready, tuple):
-                events.append((userdata, ready[0], tag, ready[1]))
+                errno, nbytes, flags = ready
+                events.append((userdata, errno, tag, nbytes, flags))
             else:
                 (waits if tag == Eventtype.FD_READ else write_waits).setdefault(
                     ready, []).append((userdata, tag))
@@ -73,39 +75,41 @@ def poll_oneoff(ctx: Context, in_ptr: int, out_ptr: int, nsubscriptions: int,
 
     if not events:
         events = _wait(clocks, waits, write_waits)
-    for n, (userdata, errno, etype, nbytes) in enumerate(events):
-        EVENT.pack_into(mem.view, out_ptr + n * _EVENT_SIZE, userdata, errno, etype, nbytes, 0)
+    for n, event in enumerate(events):
+        EVENT.pack_into(mem.view, out_ptr + n * _EVENT_SIZE, *event)
     mem.write_u32(nevents_ptr, len(events))
 
 
-def _fd_readiness(ctx: Context, fd: int, tag: int) -> tuple[int, int] | int:
-    """(errno, nbytes) when the answer is known now, else a host fd to wait on."""
+def _fd_readiness(ctx: Context, fd: int, tag: int) -> tuple[int, int, int] | int:
+    """(errno, nbytes, flags) when the answer is known now, else a host fd to wait on."""
     try:
         entry = ctx.fds.get(fd)
     except WasiError as e:
-        return (e.errno, 0)
+        return (e.errno, 0, 0)
     if isinstance(entry, FileEntry):
         if tag == Eventtype.FD_READ:
-            return (0, max(0, entry.handle.stat().size - entry.offset))
-        return (0, 0)
+            left = entry.handle.stat().size - entry.offset
+            # At end of file there is nothing more to wait for: "hangup", as wasmtime says.
+            return (0, max(0, left), 0 if left > 0 else EVENTRWFLAGS_FD_READWRITE_HANGUP)
+        return (0, 0, 0)
     if isinstance(entry, DirEntry):
-        return (Errno.BADF, 0)
+        return (Errno.BADF, 0, 0)
     stream = entry.stream if isinstance(entry, StreamEntry) else None
     host_fd = stream.fileno() if stream is not None else None
     if host_fd is None:
         avail = stream.readable_bytes() if stream is not None else 0
-        return (0, avail or 0)
+        return (0, avail or 0, 0)
     return host_fd
 
 
 def _wait(clocks: list[tuple[float, int]], reads: dict[int, list[tuple[int, int]]],
-          writes: dict[int, list[tuple[int, int]]]) -> list[tuple[int, int, int, int]]:
+          writes: dict[int, list[tuple[int, int]]]) -> list[tuple[int, int, int, int, int]]:
     deadline = min((d for d, _ in clocks), default=None)
     timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
     if reads or writes:
         r, w, _ = select.select(list(reads), list(writes), [], timeout)
-        events = [(u, 0, t, 0) for fd in r for u, t in reads[fd]]
-        events += [(u, 0, t, 0) for fd in w for u, t in writes[fd]]
+        events = [(u, 0, t, 0, 0) for fd in r for u, t in reads[fd]]
+        events += [(u, 0, t, 0, 0) for fd in w for u, t in writes[fd]]
         if events:
             return events
     elif timeout:
@@ -114,4 +118,4 @@ def _wait(clocks: list[tuple[float, int]], reads: dict[int, list[tuple[int, int]
     while (remaining := deadline - time.monotonic()) > 0:  # type: ignore[operator]
         time.sleep(remaining)
     now = time.monotonic()
-    return [(u, 0, Eventtype.CLOCK, 0) for d, u in clocks if d <= now]
+    return [(u, 0, Eventtype.CLOCK, 0, 0) for d, u in clocks if d <= now]
