@@ -163,7 +163,7 @@ class Result:
 
 def run_guest(
     kind: str,
-    wasm: Path | bytes,
+    wasm: Path | bytes | bytearray,
     args: list[str],
     preopens: dict[str, Mount] | None = None,
     *,
@@ -172,6 +172,8 @@ def run_guest(
 ) -> Result:
     """Run a guest on backend `kind` ("wasmtime" = wasmtime's own WASI, the oracle)."""
     preopens = preopens or {}
+    if isinstance(wasm, bytearray):  # what wasmtime.wat2wasm returns
+        wasm = bytes(wasm)
     if kind == "wasmtime":
         return _run_native(wasm, args, preopens, env or {}, stdin)
     import vfswasi

@@ -56,6 +56,14 @@ def _refuse_slashed_new_name(t: Target) -> None:
     raise WasiError(Errno.EXIST if kind == _DIRECTORY else Errno.NOTDIR)
 
 
+def _refuse_slashed_symlink(ctx: Context, d: DirEntry, path_ptr: int, path_len: int) -> None:
+    """"link/" for an operation on the link itself: ENOTDIR, unless following it would
+    leave the sandbox, which is reported as such (as wasmtime does)."""
+    with resolve(d.backend, d.handle, ctx.mem.path(path_ptr, path_len), follow=True):
+        pass
+    raise WasiError(Errno.NOTDIR)
+
+
 def _same_mount(a: DirEntry, b: DirEntry) -> None:
     if a.backend is not b.backend:
         raise WasiError(Errno.XDEV)
@@ -104,18 +112,20 @@ def path_create_directory(ctx: Context, fd: int, path_ptr: int, path_len: int) -
 
 @syscall("iii")
 def path_remove_directory(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
-    _, t = _target(ctx, fd, Rights.PATH_REMOVE_DIRECTORY, path_ptr, path_len, follow=False,
+    d, t = _target(ctx, fd, Rights.PATH_REMOVE_DIRECTORY, path_ptr, path_len, follow=False,
                    follow_trailing=False)
     with t:
         if t.name is None:
             raise WasiError(Errno.INVAL)  # rmdir(".") as POSIX
+        if t.must_be_dir and _entry_kind(t) == _SYMLINK:
+            _refuse_slashed_symlink(ctx, d, path_ptr, path_len)
         t.backend.rmdir(t.parent, t.name)
 
 
 @syscall("iii")
 def path_unlink_file(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
-    _, t = _target(ctx, fd, Rights.PATH_UNLINK_FILE, path_ptr, path_len, follow=False,
-                   follow_trailing=False)
+    # "x/" follows a final symlink, only to choose the error: nothing slashed is unlinked.
+    _, t = _target(ctx, fd, Rights.PATH_UNLINK_FILE, path_ptr, path_len, follow=False)
     with t:
         if t.name is None:
             raise WasiError(Errno.ISDIR)
@@ -204,6 +214,10 @@ def path_readlink(ctx: Context, fd: int, path_ptr: int, path_len: int, buf: int,
         if t.must_be_dir:
             raise WasiError(Errno.NOTDIR if _entry_kind(t) != _DIRECTORY else Errno.INVAL)
         target = encode_path(t.backend.readlink(t.parent, t.name))
+    if target.startswith(b"/"):
+        # Only a host-planted link can hold one; its target is the host's business (wasmtime
+        # refuses to read it too).
+        raise WasiError(Errno.PERM)
     n = min(len(target), buf_len)  # truncated to the buffer, as preview1 says
     ctx.mem.write_bytes(buf, target[:n])
     ctx.mem.write_u32(bufused_ptr, n)

@@ -37,4 +37,5 @@ def sched_yield(ctx: Context) -> None:
 
 @syscall("ii")
 def random_get(ctx: Context, buf: int, buf_len: int) -> None:
-    ctx.mem.slice(buf, buf_len)[:] = os.urandom(buf_len)
+    out = ctx.mem.slice(buf, buf_len)  # bounds first: never allocate what cannot fit
+    out[:] = os.urandom(buf_len)
