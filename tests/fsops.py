@@ -30,11 +30,15 @@ FSOPS = guest("fsops")
 SANDBOX = "/sandbox"
 
 
-def run_script(kind: str, mount: Mount, script: str | list[str]) -> list[str]:
-    """Run fsops with `script` on stdin, `mount` preopened at /sandbox; the output lines."""
+def run_script(
+    kind: str, mount: Mount, script: str | list[str], extra: dict[str, Mount] | None = None
+) -> list[str]:
+    """Run fsops with `script` on stdin, `mount` preopened at /sandbox (fd 3) and the `extra`
+    mounts after it (fds 4, 5, ...); the output lines."""
     if isinstance(script, list):
         script = "\n".join(script)
-    res = run_guest(kind, FSOPS, ["fsops"], {SANDBOX: mount}, stdin=script.encode() + b"\n")
+    preopens = {SANDBOX: mount, **(extra or {})}
+    res = run_guest(kind, FSOPS, ["fsops"], preopens, stdin=script.encode() + b"\n")
     assert res.exit_code == 0, res.stderr.decode(errors="replace")
     return res.stdout.decode(errors="surrogateescape").splitlines()
 
@@ -72,10 +76,12 @@ def matches(expected: str | None, line: str) -> bool:
     return line in expected.split(" | ")
 
 
-def check_transcript(kind: str, mount: Mount, text: str) -> None:
-    """Run a transcript on an existing mount and assert every output line."""
+def check_transcript(
+    kind: str, mount: Mount, text: str, extra: dict[str, Mount] | None = None
+) -> None:
+    """Run a transcript on an existing mount (plus `extra` preopens) and assert every line."""
     steps = parse_transcript(text)
-    out = run_script(kind, mount, [op for op, _ in steps])
+    out = run_script(kind, mount, [op for op, _ in steps], extra)
     assert len(out) == len(steps), f"{len(steps)} ops printed {len(out)} lines:\n" + "\n".join(out)
     report, wrong = [], 0
     for (op, expected), line in zip(steps, out, strict=True):

@@ -454,6 +454,9 @@ def test_lowest_free_fd_is_reused(kind, tmp_path):
 def test_prestat(oracle_kind, tmp_path):
     mount = transcript(oracle_kind, tmp_path, TREE, """
         prestat 3                       -> ok dir "/sandbox"
+        prestat 3 100                   -> ok dir "/sandbox"
+        # a buffer shorter than pr_name_len: wasmtime refuses, a host might truncate
+        prestat 3 7                     -> err NAMETOOLONG | ok dir "/sandbo"
         prestat 0                       -> err BADF
         prestat 1                       -> err BADF
         prestat 2                       -> err BADF

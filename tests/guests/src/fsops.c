@@ -13,6 +13,9 @@
  * hex digits); "" is the empty string. Numbers are decimal or 0x-hex (a leading '-' where a
  * signed value is allowed). FD / DIRFD are plain numbers; the preopen is normally 3.
  * Flag sets are a comma list of names, or a number for the raw bits; "0" / "-" mean none.
+ * A raw number must fit the field's width (else ERR parse), but its bits are passed on
+ * unchecked: wasmtime traps on undefined flag bits or enum values, so only hosts that
+ * validate (answering INVAL) can be given them.
  *
  *   open DIRFD PATH [oflags F] [rights R] [inherit R] [fdflags F] [lookup follow|nofollow|N]
  *        -> ok FD          oflags: creat,directory,excl,trunc    fdflags: append,dsync,nonblock,rsync,sync
@@ -57,7 +60,8 @@
  *   ls FD                                     -> ok NAME:TYPE ...  the whole directory (fd_readdir
  *        resumed with cookies), sorted by name, without "." and ".."
  *   renumber FROM TO                          -> ok
- *   prestat FD                                -> ok dir "NAME"     (fd_prestat_get + dir_name)
+ *   prestat FD [BUFLEN]                       -> ok dir "NAME"     (fd_prestat_get + dir_name,
+ *                                                whose buffer is BUFLEN long, default pr_name_len)
  *
  * ---- Output ---------------------------------------------------------------------------------
  *   ok ...        success
@@ -68,7 +72,8 @@
  * TYPE is one of unknown blk chr dir file dgram stream link. FDFLAGS is a comma list or "-".
  * Strings are printed quoted with the escapes above; names in ls/readdir are printed bare when
  * they only hold [A-Za-z0-9._+-] (and are not empty), quoted otherwise.
- * stdout is fds 1: a script that closes or renumbers over fd 1 loses its output.
+ * The interpreter reads fd 0 and writes fd 1: a script that closes, renumbers over or writes
+ * to them garbles its own input or output.
  */
 
 #include <stdarg.h>
@@ -337,6 +342,11 @@ static int parse_enum(const tok_t *t, const flagname_t *table, uint64_t *out) {
             return 0;
         }
     return -1;
+}
+
+/* Lookup flags: follow / nofollow or a 32-bit number. */
+static int parse_lookup(const tok_t *t, uint64_t *out) {
+    return parse_enum(t, LOOKUP, out) || *out > UINT32_MAX ? -1 : 0;
 }
 
 /* Rights: exact names / all / number, plus the libc-style access words read and write. */
@@ -656,11 +666,11 @@ static int op_open(tok_t *a, int n) {
     NEED(n >= 2 && n % 2 == 0 && !parse_u32(&a[0], &dirfd));
     parse_rights(&readmode, &base);
     for (int i = 2; i < n; i += 2) {
-        if (tok_is(&a[i], "oflags")) NEED(!parse_flags(&a[i + 1], OFLAGS, &oflags));
+        if (tok_is(&a[i], "oflags")) NEED(!parse_flags(&a[i + 1], OFLAGS, &oflags) && oflags <= 0xffff);
         else if (tok_is(&a[i], "rights")) NEED(!parse_rights(&a[i + 1], &base));
         else if (tok_is(&a[i], "inherit")) NEED(!parse_rights(&a[i + 1], &inh));
-        else if (tok_is(&a[i], "fdflags")) NEED(!parse_flags(&a[i + 1], FDFLAGS, &fdflags));
-        else if (tok_is(&a[i], "lookup")) NEED(!parse_enum(&a[i + 1], LOOKUP, &lookup));
+        else if (tok_is(&a[i], "fdflags")) NEED(!parse_flags(&a[i + 1], FDFLAGS, &fdflags) && fdflags <= 0xffff);
+        else if (tok_is(&a[i], "lookup")) NEED(!parse_lookup(&a[i + 1], &lookup));
         else return -1;
     }
     if (fail(w_path_open((int32_t)dirfd, (int32_t)lookup, P(a[1].p), (int32_t)a[1].n, (int32_t)oflags,
@@ -801,7 +811,7 @@ static int stat_target(tok_t *a, int n, int allow_fd, filestat_t *st, int32_t *e
         return 0;
     }
     NEED((n == 2 || n == 3) && !parse_u32(&a[0], &fd));
-    if (n == 3) NEED(!parse_enum(&a[2], LOOKUP, &lookup));
+    if (n == 3) NEED(!parse_lookup(&a[2], &lookup));
     *err = path_stat(fd, (uint32_t)lookup, &a[1], st);
     return 0;
 }
@@ -895,7 +905,7 @@ static int op_settimes(tok_t *a, int n) {
     uint64_t atim, mtim, fst, lookup = 0;
     NEED((n == 5 || n == 6) && !parse_u32(&a[0], &fd) && !parse_u64(&a[2], &atim) &&
          !parse_u64(&a[3], &mtim) && !parse_flags(&a[4], FSTFLAGS, &fst) && fst <= 0xffff);
-    if (n == 6) NEED(!parse_enum(&a[5], LOOKUP, &lookup));
+    if (n == 6) NEED(!parse_lookup(&a[5], &lookup));
     if (!fail(w_path_filestat_set_times((int32_t)fd, (int32_t)lookup, P(a[1].p), (int32_t)a[1].n,
                                         (int64_t)atim, (int64_t)mtim, (int32_t)fst)))
         say("ok\n");
@@ -956,7 +966,7 @@ static int op_link(tok_t *a, int n) {
     uint32_t fd1, fd2;
     uint64_t lookup = 0;
     NEED((n == 4 || n == 5) && !parse_u32(&a[0], &fd1) && !parse_u32(&a[2], &fd2));
-    if (n == 5) NEED(!parse_enum(&a[4], LOOKUP, &lookup));
+    if (n == 5) NEED(!parse_lookup(&a[4], &lookup));
     if (!fail(w_path_link((int32_t)fd1, (int32_t)lookup, P(a[1].p), (int32_t)a[1].n, (int32_t)fd2,
                           P(a[3].p), (int32_t)a[3].n)))
         say("ok\n");
@@ -1048,8 +1058,10 @@ static int op_renumber(tok_t *a, int n) {
 
 static int op_prestat(tok_t *a, int n) {
     uint32_t fd;
+    uint64_t buflen = UINT64_MAX;
     _Alignas(8) unsigned char b[8];
-    NEED(n == 1 && !parse_u32(&a[0], &fd));
+    NEED((n == 1 || n == 2) && !parse_u32(&a[0], &fd));
+    if (n == 2) NEED(!parse_u64(&a[1], &buflen) && buflen <= MAX_BUF);
     if (fail(w_fd_prestat_get((int32_t)fd, P(b)))) return 0;
     if (b[0] != 0) {
         say("ok tag=%u\n", b[0]);
@@ -1060,10 +1072,11 @@ static int op_prestat(tok_t *a, int n) {
         say("bad pr_name_len=%u\n", (unsigned)len);
         return 0;
     }
-    unsigned char *name = guarded(len);
-    if (!fail(w_fd_prestat_dir_name((int32_t)fd, P(name), (int32_t)len)) && !overrun(name, len)) {
+    if (buflen == UINT64_MAX) buflen = len;
+    unsigned char *name = guarded(buflen);
+    if (!fail(w_fd_prestat_dir_name((int32_t)fd, P(name), (int32_t)buflen)) && !overrun(name, buflen)) {
         say("ok dir ");
-        put_quoted((char *)name, len);
+        put_quoted((char *)name, len < buflen ? len : buflen);
         putchar('\n');
     }
     free(name);

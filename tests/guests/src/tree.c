@@ -238,9 +238,10 @@ static int mkdir_p(char *path) {
         }
     }
     if (mkdir(path, 0755) == 0) return 0;
+    int err = errno;
     struct stat st;
-    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-    errno = EEXIST;
+    if (err == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+    errno = err;
     return -1;
 }
 
