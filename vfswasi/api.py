@@ -74,9 +74,9 @@ class WASI:
         )
         self._backends = []
         fds = self.ctx.fds
-        fds.insert(StreamEntry(open_stream(stdin, for_input=True), _STDIN_RIGHTS))
-        fds.insert(StreamEntry(open_stream(stdout, for_input=False), _STDOUT_RIGHTS))
-        fds.insert(StreamEntry(open_stream(stderr, for_input=False), _STDOUT_RIGHTS))
+        fds.insert(StreamEntry(open_stream(stdin, "stdin"), _STDIN_RIGHTS))
+        fds.insert(StreamEntry(open_stream(stdout, "stdout"), _STDOUT_RIGHTS))
+        fds.insert(StreamEntry(open_stream(stderr, "stderr"), _STDOUT_RIGHTS))
         try:
             for guest_path, spec in (preopens or {}).items():
                 backend = open_backend(spec)

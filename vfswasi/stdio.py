@@ -120,21 +120,23 @@ class NullStream(Stream):
         return 0
 
 
-def open_stream(spec: StdioSpec, *, for_input: bool) -> Stream:
+def open_stream(spec: StdioSpec, name: str) -> Stream:
+    """The stream for stdio `name` ("stdin", "stdout" or "stderr") from a user's value."""
+    for_input = name == "stdin"
     if spec is None:
         return NullStream()
-    if isinstance(spec, bool):
-        raise TypeError("stdio must be a host fd, a binary file object, bytes or a callable")
-    if isinstance(spec, int):
+    if isinstance(spec, io.TextIOBase):
+        raise TypeError(f"{name} must be a binary file object (opened with 'b'), not text")
+    if isinstance(spec, int) and not isinstance(spec, bool):
         return HostFdStream(spec)
     if isinstance(spec, (bytes, bytearray, memoryview)):
         if not for_input:
-            raise TypeError("bytes can only be given for stdin")
+            raise TypeError(f"{name} cannot be bytes: only stdin takes bytes")
         return FileObjStream(io.BytesIO(bytes(spec)))
     if hasattr(spec, "readinto" if for_input else "write"):
-        if isinstance(spec, io.TextIOBase):
-            raise TypeError("stdio file objects must be binary (opened with 'b')")
         return FileObjStream(spec)
     if callable(spec) and not for_input:
         return CallbackStream(spec)
-    raise TypeError(f"unsupported stdio value: {spec!r}")
+    kinds = "a host fd, a binary file object, bytes or None" if for_input else (
+        "a host fd, a binary file object, a callable or None")
+    raise TypeError(f"{name} must be {kinds}, not {type(spec).__name__}")
