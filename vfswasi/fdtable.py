@@ -123,9 +123,6 @@ class FdTable:
         self._fds[fd] = entry
         return fd
 
-    def set(self, fd: int, entry: Entry) -> None:
-        self._fds[fd] = entry
-
     def pop(self, fd: int) -> Entry:
         entry = self._fds.pop(fd, None)
         if entry is None:
@@ -134,14 +131,11 @@ class FdTable:
 
     def renumber(self, src: int, dst: int) -> None:
         """fd_renumber: `dst` (which must be open) is closed and replaced by `src`."""
-        entry = self.get(src)
-        if dst not in self._fds:
+        if src not in self._fds or dst not in self._fds:
             raise WasiError(Errno.BADF)
-        if src == dst:
-            return
-        self._fds.pop(dst).close()
-        self._fds[dst] = self._fds.pop(src)
-        del entry
+        if src != dst:
+            self._fds.pop(dst).close()
+            self._fds[dst] = self._fds.pop(src)
 
     def close_all(self) -> None:
         for fd in sorted(self._fds):
