@@ -24,30 +24,23 @@ SECRET = {"s.txt": b"SECRET", "sd": {"t": b"T"}}
 REFUSED_MSG = "(Operation not permitted|Capabilities insufficient)"
 
 
+def name_from_above(mount: Mount, guest_name: str) -> str:
+    """How `..` from the sandbox root would name `mount`: its host directory's name for host
+    mounts, its guest path otherwise (either way the lookup must be refused)."""
+    return mount.host_dir.name if mount.host_dir is not None else guest_name
+
+
+def secret_target(secret: Mount, rel: str) -> str:
+    """An absolute path to `rel` in the secret mount, as a symlink planted to reach it holds."""
+    return str(secret.host_dir / rel) if secret.host_dir is not None else f"/secret/{rel}"
+
+
 @dataclass
 class World:
     kind: str
     tmp_path: Path
     sandbox: Mount
     secret: Mount
-
-    @property
-    def host(self) -> bool:
-        return self.sandbox.host_dir is not None
-
-    def name(self, mount: Mount, guest_name: str) -> str:
-        """How `..` from the sandbox root names `mount`: its host directory's name on host
-        mounts, its guest path otherwise (either way the lookup must be refused)."""
-        return mount.host_dir.name if mount.host_dir is not None else guest_name
-
-    @property
-    def secret_abs(self) -> str:
-        """An absolute path of the secret file, as a symlink target would hold it."""
-        return str(self.secret.host_dir / "s.txt") if self.host else "/secret/s.txt"
-
-    @property
-    def secret_dir_abs(self) -> str:
-        return str(self.secret.host_dir / "sd") if self.host else "/secret/sd"
 
     def outside(self) -> dict:
         """Everything outside the sandbox: the secret mount and the host around the mounts."""
@@ -78,13 +71,13 @@ def _snapshot(root: Path, skip: Path | None) -> dict:
 
 
 def make_world(kind: str, tmp_path: Path, extra: dict | None = None, links=None) -> World:
-    """`links(world) -> {name: Symlink}` adds symlinks whose targets depend on the paths."""
+    """The sandbox holds SANDBOX, `extra`, and `links(secret_mount)`: symlinks whose targets
+    depend on where the secret mount is."""
     (tmp_path / "outside.txt").write_bytes(b"OUTSIDE")
     (tmp_path / "outside_dir").mkdir()
     (tmp_path / "outside_dir" / "o").write_bytes(b"O")
     secret = make_mount(kind, tmp_path, SECRET)
-    probe = World(kind, tmp_path, secret, secret)  # only for its path helpers
-    spec = {**SANDBOX, **(extra or {}), **(links(probe) if links else {})}
+    spec = {**SANDBOX, **(extra or {}), **(links(secret) if links else {})}
     return World(kind, tmp_path, make_mount(kind, tmp_path, spec), secret)
 
 
@@ -137,21 +130,22 @@ def test_escaping_paths_are_refused(oracle_kind, tmp_path):
         open 4 s.txt                             -> ok 5
         read 5 100                               -> ok "SECRET"
         open 4 .. oflags directory               -> REFUSED
-    """, secret_abs=world.secret_abs, secret=world.name(world.secret, "secret"),
-        sandbox=world.name(world.sandbox, "sandbox"))
+    """, secret_abs=secret_target(world.secret, "s.txt"),
+        secret=name_from_above(world.secret, "secret"),
+        sandbox=name_from_above(world.sandbox, "sandbox"))
     assert world.sandbox.tree() == before
 
 
 # --- symlinks that lead out -----------------------------------------------------------------
 
-def escaping_links(w: World) -> dict:
+def escaping_links(secret: Mount) -> dict:
     return {
-        "abs": Symlink(w.secret_abs),
-        "absdir": Symlink(w.secret_dir_abs),
+        "abs": Symlink(secret_target(secret, "s.txt")),
+        "absdir": Symlink(secret_target(secret, "sd")),
         "absroot": Symlink("/"),
         "up": Symlink("../outside.txt"),
         "updir": Symlink("../outside_dir"),
-        "upsecret": Symlink(f"../{w.name(w.secret, 'secret')}/s.txt"),
+        "upsecret": Symlink(f"../{name_from_above(secret, 'secret')}/s.txt"),
         "dotdot": Symlink(".."),
         "c1": Symlink("c2"),
         "c2": Symlink("d/c3"),
