@@ -89,8 +89,9 @@ def _decoder(sig: str) -> struct.Struct:
 
 
 class MemoryBinding:
-    """Where the guest's memory is: the store context and the `memory` export, found on the
-    first call (from the caller) and reused; base and length are re-read on every call."""
+    """Where the guest's memory is: the store context and the `memory` export, found from
+    the caller on the first call and again whenever the calling store changes (a stale
+    context would be a use-after-free); base and length are re-read on every call."""
 
     __slots__ = ("mem", "ctx_ptr", "mem_ptr", "_extern")
 
@@ -101,6 +102,7 @@ class MemoryBinding:
         self._extern: Any = None
 
     def bind_from_caller(self, caller: int) -> None:
+        self.mem_ptr = self._extern = None
         ext = _extern_t()
         if _caller_export_get(caller, b"memory", 6, ctypes.addressof(ext)) and (
             getattr(ext.kind, "value", ext.kind) == _EXTERN_MEMORY
@@ -178,10 +180,11 @@ class HostFunctions:
 
         def callback(env: int, caller: int, raw: int, nraw: int) -> int:
             try:
-                if binding.ctx_ptr is None:
+                ctx = _caller_context(caller)
+                if ctx != binding.ctx_ptr:  # first call, or the WASI was linked into another store
                     binding.bind_from_caller(caller)
-                if binding.mem_ptr is not None:
-                    ctx, m = binding.ctx_ptr, binding.mem_ptr
+                m = binding.mem_ptr
+                if m is not None:
                     refresh(_memory_data(ctx, m), _memory_size(ctx, m))
                 values = raw_array.from_address(raw)
                 try:

@@ -82,12 +82,17 @@ def _read_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
     return total
 
 
+_SYNC_FDFLAGS = Fdflags.DSYNC | Fdflags.RSYNC | Fdflags.SYNC
+
+
 def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
     write = entry.handle.write
     total = 0
     for buf in bufs:
         if buf:
             total += write(buf, offset + total)
+    if entry.fdflags & _SYNC_FDFLAGS:
+        entry.handle.sync()  # the guest asked for O_SYNC/O_DSYNC: durable before we answer
     return total
 
 
