@@ -289,3 +289,23 @@ def test_slow_path_answers_efault_for_bad_pointers():
         with WASI(fast=fast) as wasi:
             store = wasmtime.Store(ENGINE)
             assert wasi.start(wasi.instantiate(store, module(wat)), store) == 21  # EFAULT
+
+
+def test_one_wasi_linked_into_two_stores_uses_each_stores_memory():
+    # The dispatcher caches where guest memory is; a second store must not see the first's.
+    wat = """(module
+      (import "wasi_snapshot_preview1" "args_sizes_get" (func $a (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "argc") (result i32)
+        (drop (call $a (i32.const 16) (i32.const 20))) (i32.load (i32.const 16))))"""
+    with WASI(args=["a", "b", "c"]) as wasi:
+        linker = wasmtime.Linker(ENGINE)
+        wasi.link(linker)
+        first, second = wasmtime.Store(ENGINE), wasmtime.Store(ENGINE)
+        mod = module(wat)
+        one = linker.instantiate(first, mod)
+        assert one.exports(first)["argc"](first) == 3
+        two = linker.instantiate(second, mod)
+        assert two.exports(second)["argc"](second) == 3
+        del one, first  # the first store goes away; the second keeps working
+        assert two.exports(second)["argc"](second) == 3
