@@ -21,6 +21,7 @@ original Python exception to whoever called into the guest (it keeps it in
 from __future__ import annotations
 
 import ctypes
+import itertools
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -38,15 +39,15 @@ try:
     _CALLBACK = ctypes.CFUNCTYPE(
         ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t
     )
-    _FINALIZER = ctypes.c_void_p  # we pass NULL: callbacks are kept alive by their owners
+    _FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
     # Our own prototypes for the symbols we call: wasmtime-py's are never modified.
     _define_unchecked = ctypes.CFUNCTYPE(
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
         ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, _CALLBACK, ctypes.c_void_p,
-        ctypes.c_void_p,
+        _FINALIZER,
     )(("wasmtime_linker_define_func_unchecked", _dll))
     _func_new_unchecked = ctypes.CFUNCTYPE(
-        None, ctypes.c_void_p, ctypes.c_void_p, _CALLBACK, ctypes.c_void_p, ctypes.c_void_p,
+        None, ctypes.c_void_p, ctypes.c_void_p, _CALLBACK, ctypes.c_void_p, _FINALIZER,
         ctypes.c_void_p,
     )(("wasmtime_func_new_unchecked", _dll))
     _memory_data = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(
@@ -71,7 +72,20 @@ try:
 except (AttributeError, ImportError):  # pragma: no cover - depends on the wasmtime build
     FAST_PATH = False
 
-Syscall = Callable[..., int | None]
+Syscall = Callable[..., None]
+
+# A raw callback must live as long as any linker or store can call it, which may be longer
+# than the WASI object or the Linker that defined it. Each one is kept here under a key that
+# wasmtime hands back to `_release` when it drops the function (as wasmtime-py's own Func
+# does with its slab).
+_LIVE: dict[int, Any] = {}
+_keys = itertools.count(1)
+
+if FAST_PATH:
+
+    @_FINALIZER
+    def _release(key: int | None) -> None:
+        _LIVE.pop(key or 0, None)
 
 _I32, _I64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
 
@@ -122,7 +136,6 @@ class HostFunctions:
         self.mem = mem
         self.fast = fast and FAST_PATH
         self.binding = MemoryBinding(mem)
-        self._keepalive: list[Any] = []  # callbacks must outlive every store/linker using them
 
     # --- public entry points ----------------------------------------------------------------
 
@@ -131,11 +144,11 @@ class HostFunctions:
         for name, (sig, fn, returns) in self.table.items():
             ty = functype(sig, returns)
             if self.fast:
-                cb = self._raw_callback(fn, sig, returns)
+                cb, key = self._raw_callback(fn, sig, returns)
                 mod, nm = module.encode(), name.encode()
                 err = _define_unchecked(
                     ctypes.cast(linker.ptr(), ctypes.c_void_p), mod, len(mod), nm, len(nm),
-                    ctypes.cast(ty.ptr(), ctypes.c_void_p), cb, None, None,
+                    ctypes.cast(ty.ptr(), ctypes.c_void_p), cb, key, _release,
                 )
                 if err:
                     raise wasmtime.WasmtimeError._from_ptr(
@@ -145,7 +158,6 @@ class HostFunctions:
                 linker.define_func(
                     module, name, ty, self._slow_callback(fn, sig, returns), access_caller=True
                 )
-        linker.__dict__.setdefault("_vfswasi_keepalive", []).append(self)
 
     def funcs(self, store: wasmtime.Store) -> dict[str, wasmtime.Func]:
         """One `wasmtime.Func` per function, created in `store` (for import objects)."""
@@ -153,11 +165,11 @@ class HostFunctions:
         for name, (sig, fn, returns) in self.table.items():
             ty = functype(sig, returns)
             if self.fast:
-                cb = self._raw_callback(fn, sig, returns)
+                cb, key = self._raw_callback(fn, sig, returns)
                 raw = _func_t()
                 _func_new_unchecked(
                     ctypes.cast(store._context(), ctypes.c_void_p),
-                    ctypes.cast(ty.ptr(), ctypes.c_void_p), cb, None, None,
+                    ctypes.cast(ty.ptr(), ctypes.c_void_p), cb, key, _release,
                     ctypes.addressof(raw),
                 )
                 out[name] = wasmtime.Func._from_raw(raw)
@@ -165,12 +177,11 @@ class HostFunctions:
                 out[name] = wasmtime.Func(
                     store, ty, self._slow_callback(fn, sig, returns), access_caller=True
                 )
-        store.__dict__.setdefault("_vfswasi_keepalive", []).append(self)
         return out
 
     # --- the two callback flavours ----------------------------------------------------------
 
-    def _raw_callback(self, fn: Syscall, sig: str, returns: bool) -> Any:
+    def _raw_callback(self, fn: Syscall, sig: str, returns: bool) -> tuple[Any, int]:
         decode = _decoder(sig).unpack_from
         raw_array = ctypes.c_uint32 * (4 * max(len(sig), 1))
         binding = self.binding
@@ -207,8 +218,9 @@ class HostFunctions:
                 return ctypes.cast(_trap_new(msg, len(msg)), ctypes.c_void_p).value or 0
 
         cb = _CALLBACK(callback)
-        self._keepalive.append(cb)
-        return cb
+        key = next(_keys)
+        _LIVE[key] = cb
+        return cb, key
 
     def _slow_callback(self, fn: Syscall, sig: str, returns: bool) -> Callable[..., int | None]:
         mem = self.mem
