@@ -309,3 +309,23 @@ def test_one_wasi_linked_into_two_stores_uses_each_stores_memory():
         assert two.exports(second)["argc"](second) == 3
         del one, first  # the first store goes away; the second keeps working
         assert two.exports(second)["argc"](second) == 3
+
+
+def test_instances_outlive_the_wasi_object_and_its_linker(tmp_path):
+    # The raw callbacks once died with the temporary Linker of instantiate(): a segfault on
+    # the next WASI call. Run in a subprocess so a regression cannot take pytest down.
+    script = tmp_path / "outlive.py"
+    script.write_text(
+        "import gc, wasmtime\n"
+        "from vfswasi import WASI\n"
+        "from vfswasi.modules import default_engine\n"
+        "wat = '''(module (import \"wasi_snapshot_preview1\" \"args_sizes_get\"\n"
+        "  (func $a (param i32 i32) (result i32))) (memory (export \"memory\") 1)\n"
+        "  (func (export \"f\") (result i32) (call $a (i32.const 0) (i32.const 4))))'''\n"
+        "store = wasmtime.Store(default_engine())\n"
+        "instance = WASI(args=['x']).instantiate(store, wasmtime.Module(default_engine(), wat))\n"
+        "gc.collect()\n"
+        "print(instance.exports(store)['f'](store))\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"0\n"
