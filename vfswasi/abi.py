@@ -325,18 +325,20 @@ class Fields:
 
     def __init__(self, size: int, *runs: tuple[int, str]) -> None:
         self.size = size
-        self._runs = []
+        runs_: list[tuple[int, object, int, int]] = []
+        first = 0
         for offset, fmt in runs:
             st = struct.Struct("<" + fmt)
-            self._runs.append((offset, st, len(st.unpack(bytes(st.size)))))
+            n = len(st.unpack(bytes(st.size)))
+            runs_.append((offset, st.pack_into, first, first + n))
+            first += n
+        self._runs = tuple(runs_)
 
     def pack_into(self, buf: memoryview, offset: int, *values: int) -> None:
         if offset + self.size > len(buf):
             raise struct.error("struct out of range")
-        i = 0
-        for at, st, n in self._runs:
-            st.pack_into(buf, offset + at, *values[i : i + n])
-            i += n
+        for at, pack_into, lo, hi in self._runs:
+            pack_into(buf, offset + at, *values[lo:hi])  # type: ignore[operator]
 
 
 #: iovec / ciovec: buf u32 @0, buf_len u32 @4

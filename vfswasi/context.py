@@ -60,6 +60,7 @@ class Context:
         self.fds = FdTable()
         self.args = args  # each NUL-terminated
         self.env = env  # each b"KEY=VALUE\0"
+        self.args_sizes = (len(args), sum(map(len, args)))
 
     def write_filestat(self, ptr: int, st: Stat) -> None:
         self.layout.filestat.pack_into(self.mem.view, ptr, *st)

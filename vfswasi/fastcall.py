@@ -117,6 +117,7 @@ class MemoryBinding:
 
     def bind_from_caller(self, caller: int) -> None:
         self.mem_ptr = self._extern = None
+        self.mem.forget()
         ext = _extern_t()
         if _caller_export_get(caller, b"memory", 6, ctypes.addressof(ext)) and (
             getattr(ext.kind, "value", ext.kind) == _EXTERN_MEMORY
@@ -185,7 +186,8 @@ class HostFunctions:
         decode = _decoder(sig).unpack_from
         raw_array = ctypes.c_uint32 * (4 * max(len(sig), 1))
         binding = self.binding
-        refresh = self.mem.refresh
+        mem = self.mem
+        refresh = mem.refresh
         fault = int(Errno.FAULT)
         io_error = int(Errno.IO)
 
@@ -196,7 +198,11 @@ class HostFunctions:
                     binding.bind_from_caller(caller)
                 m = binding.mem_ptr
                 if m is not None:
-                    refresh(_memory_data(ctx, m), _memory_size(ctx, m))
+                    # The base can only move when the memory grows, so the length decides
+                    # whether the view must be rebuilt (one C call instead of two).
+                    size = _memory_size(ctx, m)
+                    if size != mem.size:
+                        refresh(_memory_data(ctx, m), size)
                 values = raw_array.from_address(raw)
                 try:
                     fn(*decode(values))

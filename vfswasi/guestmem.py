@@ -18,27 +18,27 @@ from .abi import IOVEC, U32, U64, Errno, WasiError
 
 
 class GuestMemory:
-    __slots__ = ("view", "_base", "_size")
+    __slots__ = ("view", "size", "_base")
 
     def __init__(self) -> None:
         self.view: memoryview = memoryview(bytearray())
+        self.size = -1  # length the view was built for; -1 forces a rebuild
         self._base = -1
-        self._size = -1
 
     def refresh(self, base: int, size: int) -> memoryview:
         """Point the view at [base, base+size); reuses the old view when nothing moved."""
-        if base != self._base or size != self._size:
-            self._base, self._size = base, size
+        if base != self._base or size != self.size:
+            self._base, self.size = base, size
             if size:
                 self.view = memoryview((ctypes.c_ubyte * size).from_address(base)).cast("B")
             else:
                 self.view = memoryview(bytearray())
         return self.view
 
-    def refresh_from_bytes(self, buf: bytearray | memoryview) -> None:
-        """Use an existing buffer (the slow path that goes through wasmtime-py's Memory)."""
-        self._base = self._size = -1
-        self.view = memoryview(buf).cast("B")
+    def forget(self) -> None:
+        """Drop the view (the memory it showed may be gone)."""
+        self.view = memoryview(bytearray())
+        self._base = self.size = -1
 
     # --- access helpers ------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ This is the sandbox. It follows WASI's `path-resolution.md` (the algorithm cap-s
 
 from __future__ import annotations
 
+import errno
 from collections import deque
 from typing import Any
 
@@ -115,6 +116,15 @@ def _walk(backend: Backend, stack: list[DirHandle], path: str, follow: bool,
             continue
         if last and not follow and not (trailing and follow_trailing):
             return Target(backend, stack[-1], name, trailing, None, stack[1:])
+        if not last:
+            # Most intermediate components are plain directories: open first, and only
+            # look closer (symlink? file?) when that fails. Saves a stat per component.
+            try:
+                stack.append(backend.open_dir(stack[-1], name))
+                continue
+            except (NotADirectoryError, OSError) as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
         try:
             st = backend.lstat(stack[-1], name)
         except FileNotFoundError:

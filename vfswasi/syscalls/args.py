@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..abi import U32
 from ..context import Context
 from ._registry import syscall
 
@@ -10,6 +11,15 @@ def _sizes(ctx: Context, items: list[bytes], count_ptr: int, size_ptr: int) -> N
     mem = ctx.mem
     mem.write_u32(count_ptr, len(items))
     mem.write_u32(size_ptr, sum(map(len, items)))
+
+
+@syscall("ii")
+def args_sizes_get(ctx: Context, argc_ptr: int, argv_buf_size_ptr: int) -> None:
+    # Every program start calls this; the answer never changes, so it is computed once.
+    count, size = ctx.args_sizes
+    view = ctx.mem.view
+    U32.pack_into(view, argc_ptr, count)
+    U32.pack_into(view, argv_buf_size_ptr, size)
 
 
 def _strings(ctx: Context, items: list[bytes], ptrs_ptr: int, buf_ptr: int) -> None:
@@ -22,11 +32,6 @@ def _strings(ctx: Context, items: list[bytes], ptrs_ptr: int, buf_ptr: int) -> N
     for i, item in enumerate(items):
         mem.write_u32(ptrs_ptr + 4 * i, at)
         at += len(item)
-
-
-@syscall("ii")
-def args_sizes_get(ctx: Context, argc_ptr: int, argv_buf_size_ptr: int) -> None:
-    _sizes(ctx, ctx.args, argc_ptr, argv_buf_size_ptr)
 
 
 @syscall("ii")
