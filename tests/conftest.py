@@ -27,9 +27,13 @@ GUESTS = Path(__file__).parent / "guests" / "bin"
 WAT = Path(__file__).parent / "wat"
 
 #: every vfswasi backend that must behave identically
-BACKEND_KINDS = ["host", "memory"]
+BACKEND_KINDS = ["host", "memory", "zip-rw", "tar-rw"]
 #: the same plus wasmtime's native WASI over a host directory (the reference)
 ORACLE_KINDS = [*BACKEND_KINDS, "wasmtime"]
+#: read-only archive mounts (zip://, tar://): reads as on BACKEND_KINDS, every write EROFS
+READONLY_KINDS = ["zip", "tar", "tgz"]
+#: writable archive mounts (zip+rw://, tar+rw://): written back to the archive on close
+WRITABLE_ARCHIVE_KINDS = ["zip-rw", "tar-rw"]
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,20 @@ class Mount:
     preopen: Any  # what vfswasi.run takes as a preopen value (host path or FS object)
     host_dir: Path | None = None  # for host / wasmtime kinds
     _extra: dict = field(default_factory=dict)
+    archive: Path | None = None  # for the archive kinds: the archive file
 
     def tree(self) -> dict:
         """The mount's current content as a tree spec (for assertions)."""
         if self.host_dir is not None:
             return _read_host_tree(self.host_dir)
+        if self.archive is not None:  # what is in the archive file now
+            from vfswasi.backends.archive import ArchiveBackend
+
+            backend = ArchiveBackend(self.archive)
+            try:
+                return _read_backend_tree(backend)
+            finally:
+                backend.close()
         return _read_backend_tree(_memory_backend(self.preopen))
 
 
@@ -71,7 +84,72 @@ def make_mount(kind: str, tmp_path: Path, spec: dict) -> Mount:
         backend = _memory_backend(memfs)
         _write_backend_tree(backend, backend.root(), spec)
         return Mount(kind, memfs)
+    if kind in READONLY_KINDS or kind in WRITABLE_ARCHIVE_KINDS:
+        fmt = kind.split("-")[0]
+        # beside tmp_path, not in it: the archive is the mount's storage, and tests treat what
+        # is under tmp_path (but outside a host mount's directory) as outside every mount
+        store = tmp_path.parent / f"{tmp_path.name}-archives"
+        store.mkdir(exist_ok=True)
+        path = Path(tempfile.mkdtemp(dir=store, prefix="arc")) / {
+            "zip": "a.zip", "tar": "a.tar", "tgz": "a.tar.gz"}[fmt]
+        write_archive(path, spec)
+        scheme = "tar" if fmt == "tgz" else fmt
+        if kind in WRITABLE_ARCHIVE_KINDS:
+            scheme += "+rw"
+        return Mount(kind, f"{scheme}://{path}", archive=path)
     raise ValueError(kind)
+
+
+def write_archive(path: Path, spec: dict, *, mtime: int = 1_600_000_000) -> None:
+    """Write a tree spec as a zip (Info-ZIP symlinks) or tar (".gz" compressed) with plain
+    zipfile / tarfile, independently of vfswasi's own packer. Directories get explicit
+    entries; every entry gets `mtime`."""
+    import tarfile
+    import time
+    import zipfile
+
+    entries: list[tuple[str, Any]] = []
+
+    def walk(d: dict, prefix: str) -> None:
+        for name, value in d.items():
+            entries.append((prefix + name, value))
+            if isinstance(value, dict):
+                walk(value, prefix + name + "/")
+
+    walk(spec, "")
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for name, value in entries:
+                dt = time.localtime(mtime)[:6]
+                if isinstance(value, dict):
+                    info = zipfile.ZipInfo(name + "/", dt)
+                    info.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
+                    z.writestr(info, b"")
+                elif isinstance(value, Symlink):
+                    info = zipfile.ZipInfo(name, dt)
+                    info.create_system = 3
+                    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                    z.writestr(info, value.target.encode())
+                else:
+                    info = zipfile.ZipInfo(name, dt)
+                    info.external_attr = (stat.S_IFREG | 0o644) << 16
+                    z.writestr(info, value, compress_type=zipfile.ZIP_DEFLATED)
+        return
+    import io
+
+    with tarfile.open(path, "w:gz" if path.suffix == ".gz" else "w") as t:
+        for name, value in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = mtime
+            if isinstance(value, dict):
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(info)
+            elif isinstance(value, Symlink):
+                info.type, info.linkname = tarfile.SYMTYPE, value.target
+                t.addfile(info)
+            else:
+                info.size, info.mode = len(value), 0o644
+                t.addfile(info, io.BytesIO(value))
 
 
 def _memory_backend(memfs: Any) -> Any:

@@ -8,12 +8,19 @@
   walk (PyFilesystem2's OSFS would follow host symlinks out of the mount);
 - a `MemoryFS` or `mem://`: `MemoryBackend`, which adds symlinks, hard links, inode numbers
   and ns times on top of MemoryFS;
-- any other PyFilesystem2 FS object or FS URL (`zip://`, `tar://`, ...): `PyFSBackend`.
+- a zip or tar archive (`zip://a.zip`, `tar://b.tar.gz`, `ReadZipFS`, `ReadTarFS`):
+  `ArchiveBackend`, read-only, streamed; `zip+rw://` / `tar+rw://` URLs: `WritableArchiveBackend`,
+  written back when the WASI instance closes (see `backends/archive.py`);
+- an fsspec filesystem object or an `fsspec+PROTOCOL://PATH` URL: `FsspecBackend`
+  (`backends/fsspec.py`; fsspec's local filesystem goes to `HostDirBackend`);
+- any other PyFilesystem2 FS object or FS URL: `PyFSBackend` (a `WriteZipFS` / `WriteTarFS`
+  too: the guest writes into its staging area, the archive is written when you close it).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from ..vfs import Backend
@@ -33,6 +40,11 @@ def open_backend(spec: Any) -> Backend:
         raise TypeError(f"unsupported preopen: {spec!r}") from e
     if isinstance(spec, FS):
         return _from_fs(spec)
+    fsspec = sys.modules.get("fsspec")  # an fsspec object means fsspec is imported already
+    if fsspec is not None and isinstance(spec, fsspec.AbstractFileSystem):
+        from .fsspec import from_fsspec
+
+        return from_fsspec(spec)
     raise TypeError(
         f"unsupported preopen {spec!r}: give a host directory path, an FS URL, "
         "a PyFilesystem2 FS object or a vfswasi Backend"
@@ -51,6 +63,14 @@ def _from_url(url: str) -> Backend:
     scheme = url.split("://", 1)[0].lower()
     if scheme == "osfs":
         return _hostdir(url.split("://", 1)[1])
+    if scheme in ("zip", "tar", "zip+rw", "tar+rw"):
+        from .archive import from_url
+
+        return from_url(url)
+    if scheme.startswith("fsspec+"):
+        from .fsspec import from_url as fsspec_url
+
+        return fsspec_url(url)
     import fs
 
     return _from_fs(fs.open_fs(url, writeable=False, create=False))
@@ -58,7 +78,19 @@ def _from_url(url: str) -> Backend:
 
 def _from_fs(filesystem: Any) -> Backend:
     from fs.memoryfs import MemoryFS
+    from fs.tarfs import ReadTarFS, WriteTarFS
+    from fs.zipfs import ReadZipFS, WriteZipFS
 
+    if isinstance(filesystem, (ReadZipFS, ReadTarFS)):
+        from .archive import ArchiveBackend
+
+        return ArchiveBackend(filesystem)
+    if isinstance(filesystem, (WriteZipFS, WriteTarFS)):
+        # its staging area is a host temp dir, but PyFS follows symlinks when it packs it:
+        # serve it through PyFS, which lets the guest make no symlinks there
+        from .pyfs import PyFSBackend
+
+        return PyFSBackend(filesystem)
     if filesystem.hassyspath("/"):
         # OSFS, TempFS, SubFS or WrapReadOnly over one: PyFilesystem2 would let the OS follow
         # host symlinks out of the mount, so serve the same directory through the dir-fd walk.
