@@ -7,6 +7,7 @@ names and the differences are translated here, at the edge, as wasmtime does in 
 
 from __future__ import annotations
 
+import copy
 import struct
 from dataclasses import dataclass
 
@@ -61,6 +62,15 @@ class Context:
         self.args = args  # each NUL-terminated
         self.env = env  # each b"KEY=VALUE\0"
         self.args_sizes = (len(args), sum(map(len, args)))
+
+    def for_version(self, version: str) -> Context:
+        """This same world (memory, fds, args, environment) seen through another ABI: a
+        module importing both wasi_unstable and preview1 gets one fd table, two layouts."""
+        if version == self.version:
+            return self
+        other = copy.copy(self)
+        other.version, other.layout = version, LAYOUTS[version]
+        return other
 
     def write_filestat(self, ptr: int, st: Stat) -> None:
         self.layout.filestat.pack_into(self.mem.view, ptr, *st)

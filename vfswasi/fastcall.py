@@ -74,6 +74,21 @@ except (AttributeError, ImportError):  # pragma: no cover - depends on the wasmt
 
 Syscall = Callable[..., None]
 
+
+def errno_of(exc: BaseException) -> int | None:
+    """The errno the guest gets for an exception from a syscall; None means a trap.
+    (The fast callback below spells the same mapping out inline, as except clauses.)"""
+    if isinstance(exc, WasiError):
+        return exc.errno
+    if isinstance(exc, OSError):
+        return wasi_errno_from_oserror(exc)
+    if isinstance(exc, struct.error):
+        return int(Errno.FAULT)
+    if isinstance(exc, RecursionError):
+        return int(Errno.IO)
+    return None
+
+
 # A raw callback must live as long as any linker or store can call it, which may be longer
 # than the WASI object or the Linker that defined it. Each one is kept here under a key that
 # wasmtime hands back to `_release` when it drops the function (as wasmtime-py's own Func
@@ -240,12 +255,8 @@ class HostFunctions:
             try:
                 fn(*(a & m for a, m in zip(args, masks, strict=True)))
                 result = 0
-            except WasiError as e:
-                result = e.errno
-            except OSError as e:
-                result = wasi_errno_from_oserror(e)
-            except struct.error:
-                result = int(Errno.FAULT)
+            except (WasiError, OSError, struct.error, RecursionError) as e:
+                result = errno_of(e)  # type: ignore[assignment]
             return result if returns else None
 
         return callback

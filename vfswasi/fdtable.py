@@ -23,6 +23,11 @@ class Entry:
         self.rights_inheriting = rights_inheriting
         self.fdflags = fdflags
 
+    def set_fdflags(self, fdflags: int) -> None:
+        """fd_fdstat_set_flags, after validation; an entry backed by a host object (a
+        socket) applies what the host must know, such as NONBLOCK."""
+        self.fdflags = fdflags
+
     def close(self) -> None:
         pass
 

@@ -6,19 +6,37 @@ Each `WASI(stdin=..., stdout=..., stderr=...)` value becomes one of these:
 - `bytes` (stdin only): served from memory;
 - `None`: stdin is empty, output is discarded;
 - a callable (stdout/stderr only): called with each chunk of bytes written.
+
+The filetype a guest sees decides more than it seems: wasi-libc's `isatty()` is "a
+CHARACTER_DEVICE without seek rights", and programs choose line buffering, prompts and
+colours by it. So only a real terminal is a CHARACTER_DEVICE; a host regular file is a
+REGULAR_FILE, a host socket a SOCKET_STREAM, and pipes, in-memory streams and non-terminal
+devices such as /dev/null are UNKNOWN (WASI has no FIFO type; wasmtime says the same).
+
+I/O errors are the guest's business: a closed reader (EPIPE), a full non-blocking pipe
+(EAGAIN) and friends reach it as errnos, and a call that moved some bytes before failing
+reports those bytes (the error comes back on the next call), as writev(2) does.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import stat
+import struct
+import termios
 from collections.abc import Callable
 from typing import Any
 
-from .abi import Errno, Filetype, WasiError
+from .abi import EVENTRWFLAGS_FD_READWRITE_HANGUP, Errno, Filetype, WasiError
 
 StdioSpec = int | bytes | bytearray | io.IOBase | Callable[[bytes], Any] | None
+
+#: os.readv/os.writev refuse more buffers than this (Linux's IOV_MAX); a longer list is
+#: served partially, which POSIX allows.
+_IOV_MAX = 1024
+_INT = struct.Struct("i")
 
 
 class Stream:
@@ -30,51 +48,144 @@ class Stream:
     def write(self, data: memoryview) -> int:
         raise WasiError(Errno.BADF)
 
+    def readv(self, bufs: list[memoryview]) -> int:
+        """Fill `bufs` in order, stopping at a short read (fd_read)."""
+        total = 0
+        for buf in bufs:
+            if not buf:
+                continue
+            try:
+                got = self.readinto(buf)
+            except OSError:
+                if total:
+                    return total
+                raise
+            total += got
+            if got < len(buf):
+                break
+        return total
+
+    def writev(self, bufs: list[memoryview]) -> int:
+        """Write `bufs` in order, stopping at a short write (fd_write): never skip a gap."""
+        total = 0
+        for buf in bufs:
+            if not buf:
+                continue
+            try:
+                n = self.write(buf)
+            except OSError:
+                if total:
+                    return total
+                raise
+            total += n
+            if n < len(buf):
+                break
+        return total
+
     def readable_bytes(self) -> int | None:
         """For poll_oneoff: bytes available now, or None when that cannot be known."""
         return None
 
     def fileno(self) -> int | None:
+        """A host fd that poll_oneoff can wait on, or None (then it is ready at once)."""
         return None
+
+    def poll_info(self) -> tuple[int, int]:
+        """(nbytes, eventrwflags) for an fd_read event once `fileno()` polled readable."""
+        return 0, 0
+
+    def flush(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
 
 
+def host_filetype(fd: int) -> int:
+    """The WASI filetype to report for a host fd (see the module docstring)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return Filetype.UNKNOWN
+    if os.isatty(fd):
+        return Filetype.CHARACTER_DEVICE
+    if stat.S_ISREG(mode):
+        return Filetype.REGULAR_FILE
+    if stat.S_ISBLK(mode):
+        return Filetype.BLOCK_DEVICE
+    if stat.S_ISSOCK(mode):
+        return Filetype.SOCKET_STREAM
+    return Filetype.UNKNOWN
+
+
+def pending_bytes(fd: int) -> int | None:
+    """Bytes readable from `fd` right now (FIONREAD), None when the fd cannot say."""
+    try:
+        return _INT.unpack(fcntl.ioctl(fd, termios.FIONREAD, bytes(_INT.size)))[0]
+    except OSError:
+        return None
+
+
 class HostFdStream(Stream):
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self.filetype = host_filetype(fd)
         try:
             mode = os.fstat(fd).st_mode
         except OSError:
             mode = 0
-        if os.isatty(fd) or stat.S_ISCHR(mode):
-            self.filetype = Filetype.CHARACTER_DEVICE
-        elif stat.S_ISREG(mode):
-            self.filetype = Filetype.REGULAR_FILE
-        else:
-            self.filetype = Filetype.UNKNOWN  # pipes and sockets, as wasmtime reports them
+        # Pipes and sockets can be hung up on: readable with nothing to read means EOF.
+        self._hangs_up = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
     def readinto(self, buf: memoryview) -> int:
         return os.readv(self.fd, [buf])
 
     def write(self, data: memoryview) -> int:
+        return self.writev([data])
+
+    def readv(self, bufs: list[memoryview]) -> int:
+        # One readv(2): a loop would block on the second buffer of an interactive stdin
+        # that has already delivered what it had.
+        bufs = [b for b in bufs if b][:_IOV_MAX]
+        return os.readv(self.fd, bufs) if bufs else 0
+
+    def writev(self, bufs: list[memoryview]) -> int:
+        pending = [b for b in bufs if b][:_IOV_MAX]
         total = 0
-        while total < len(data):
-            total += os.write(self.fd, data[total:])
+        while pending:
+            try:
+                n = os.writev(self.fd, pending)
+            except OSError:
+                if total:
+                    return total  # e.g. EAGAIN on a full non-blocking pipe after a partial write
+                raise
+            total += n
+            while pending and n >= len(pending[0]):
+                n -= len(pending[0])
+                pending.pop(0)
+            if pending and n:
+                pending[0] = pending[0][n:]
         return total
 
     def fileno(self) -> int | None:
         return self.fd
 
+    def poll_info(self) -> tuple[int, int]:
+        n = pending_bytes(self.fd)
+        if n == 0 and self._hangs_up:
+            return 0, EVENTRWFLAGS_FD_READWRITE_HANGUP
+        return n or 0, 0
+
 
 class FileObjStream(Stream):
     """A Python binary file object."""
 
-    filetype = Filetype.CHARACTER_DEVICE
-
     def __init__(self, f: Any) -> None:
         self.f = f
+        try:
+            self.filetype = host_filetype(f.fileno())
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+            self.filetype = Filetype.UNKNOWN
 
     def readinto(self, buf: memoryview) -> int:
         return self.f.readinto(buf) or 0
@@ -88,15 +199,19 @@ class FileObjStream(Stream):
             return len(self.f.getbuffer()) - self.f.tell()
         return None
 
-    def close(self) -> None:
+    def flush(self) -> None:
         flush = getattr(self.f, "flush", None)
         if flush is not None:
-            flush()
+            try:
+                flush()
+            except OSError:
+                pass  # the reader went away (EPIPE): nobody is left to tell
+
+    def close(self) -> None:
+        self.flush()
 
 
 class CallbackStream(Stream):
-    filetype = Filetype.CHARACTER_DEVICE
-
     def __init__(self, fn: Callable[[bytes], Any]) -> None:
         self.fn = fn
 
@@ -107,8 +222,6 @@ class CallbackStream(Stream):
 
 class NullStream(Stream):
     """Empty input / discarded output."""
-
-    filetype = Filetype.CHARACTER_DEVICE
 
     def readinto(self, buf: memoryview) -> int:
         return 0
