@@ -27,13 +27,16 @@ GUESTS = Path(__file__).parent / "guests" / "bin"
 WAT = Path(__file__).parent / "wat"
 
 #: every vfswasi backend that must behave identically
-BACKEND_KINDS = ["host", "memory", "zip-rw", "tar-rw"]
+BACKEND_KINDS = ["host", "memory", "zip-rw", "tar-rw", "overlay-host", "overlay-memory"]
 #: the same plus wasmtime's native WASI over a host directory (the reference)
 ORACLE_KINDS = [*BACKEND_KINDS, "wasmtime"]
 #: read-only archive mounts (zip://, tar://): reads as on BACKEND_KINDS, every write EROFS
 READONLY_KINDS = ["zip", "tar", "tgz"]
 #: writable archive mounts (zip+rw://, tar+rw://): written back to the archive on close
 WRITABLE_ARCHIVE_KINDS = ["zip-rw", "tar-rw"]
+#: copy-on-write overlays (vfswasi.overlay) over a host directory / a MemoryFS holding the tree:
+#: the guest sees and changes the merged view, and the lower must never change
+OVERLAY_KINDS = ["overlay-host", "overlay-memory"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,12 @@ class Mount:
         """The mount's current content as a tree spec (for assertions)."""
         if self.host_dir is not None:
             return _read_host_tree(self.host_dir)
+        if self.kind in OVERLAY_KINDS:  # the merged view, as the guest sees it
+            return _read_backend_tree(self.preopen.backend)
+        if self.kind == "fsspec":
+            from vfswasi.backends.fsspec import FsspecBackend
+
+            return _read_backend_tree(FsspecBackend(self.preopen))
         if self.archive is not None:  # what is in the archive file now
             from vfswasi.backends.archive import ArchiveBackend
 
@@ -84,6 +93,14 @@ def make_mount(kind: str, tmp_path: Path, spec: dict) -> Mount:
         backend = _memory_backend(memfs)
         _write_backend_tree(backend, backend.root(), spec)
         return Mount(kind, memfs)
+    if kind == "fsspec":  # a private fsspec memory store (fsspec has no symlinks)
+        from fsspec.implementations.memory import MemoryFileSystem
+
+        from vfswasi.backends.fsspec import FsspecBackend
+
+        store = MemoryFileSystem(global_store=False, skip_instance_cache=True)
+        _write_backend_tree(FsspecBackend(store), store._strip_protocol(""), spec)
+        return Mount(kind, store)
     if kind in READONLY_KINDS or kind in WRITABLE_ARCHIVE_KINDS:
         fmt = kind.split("-")[0]
         # beside tmp_path, not in it: the archive is the mount's storage, and tests treat what
@@ -97,7 +114,28 @@ def make_mount(kind: str, tmp_path: Path, spec: dict) -> Mount:
         if kind in WRITABLE_ARCHIVE_KINDS:
             scheme += "+rw"
         return Mount(kind, f"{scheme}://{path}", archive=path)
+    if kind in OVERLAY_KINDS:
+        import vfswasi
+
+        lower = make_mount(kind.split("-")[1], tmp_path, spec)
+        mount = Mount(kind, vfswasi.overlay(lower.preopen),
+                      _extra={"lower": lower, "lower_tree": lower.tree()})
+        _OVERLAY_MOUNTS.append(mount)
+        return mount
     raise ValueError(kind)
+
+
+#: overlay mounts made by the running test, whose lowers `_overlay_lowers_untouched` checks
+_OVERLAY_MOUNTS: list[Mount] = []
+
+
+@pytest.fixture(autouse=True)
+def _overlay_lowers_untouched() -> Any:
+    """Whatever a test did through an overlay mount, its lower is as it was made."""
+    yield
+    mounts, _OVERLAY_MOUNTS[:] = list(_OVERLAY_MOUNTS), []
+    for mount in mounts:
+        assert mount._extra["lower"].tree() == mount._extra["lower_tree"], mount.kind
 
 
 def write_archive(path: Path, spec: dict, *, mtime: int = 1_600_000_000) -> None:

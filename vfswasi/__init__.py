@@ -7,5 +7,6 @@
 
 from .abi import Errno, WasiError
 from .api import WASI, RunResult, WASIExit, run
+from .backends.overlay import Overlay, overlay
 
-__all__ = ["WASI", "RunResult", "WASIExit", "run", "Errno", "WasiError"]
+__all__ = ["WASI", "RunResult", "WASIExit", "run", "overlay", "Overlay", "Errno", "WasiError"]

@@ -14,7 +14,9 @@
 - an fsspec filesystem object or an `fsspec+PROTOCOL://PATH` URL: `FsspecBackend`
   (`backends/fsspec.py`; fsspec's local filesystem goes to `HostDirBackend`);
 - any other PyFilesystem2 FS object or FS URL: `PyFSBackend` (a `WriteZipFS` / `WriteTarFS`
-  too: the guest writes into its staging area, the archive is written when you close it).
+  too: the guest writes into its staging area, the archive is written when you close it);
+- a `vfswasi.overlay(...)` object, or `overlay:SPEC` (SPEC being any of the above as a string):
+  `OverlayBackend`, a copy-on-write view that never writes SPEC (`backends/overlay.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def open_backend(spec: Any) -> Backend:
         return spec
     if isinstance(spec, (str, os.PathLike)):
         text = os.fspath(spec)
+        if text.startswith("overlay:"):
+            from .overlay import OverlayBackend
+
+            return OverlayBackend(open_backend(text[len("overlay:"):]), close_lower=True)
         if "://" not in text:
             return _hostdir(text)
         return _from_url(text)
@@ -40,6 +46,10 @@ def open_backend(spec: Any) -> Backend:
         raise TypeError(f"unsupported preopen: {spec!r}") from e
     if isinstance(spec, FS):
         return _from_fs(spec)
+    from .overlay import Overlay
+
+    if isinstance(spec, Overlay):
+        return spec.backend
     fsspec = sys.modules.get("fsspec")  # an fsspec object means fsspec is imported already
     if fsspec is not None and isinstance(spec, fsspec.AbstractFileSystem):
         from .fsspec import from_fsspec

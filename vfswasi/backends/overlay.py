@@ -1,0 +1,984 @@
+"""Overlay: a copy-on-write mount over any backend, so a guest can change real data safely.
+
+    ov = vfswasi.overlay("./data")             # anything `open_backend` accepts
+    vfswasi.run("prog.wasm", preopens={"/data": ov})
+    ov.changes()                                # Changes(added=[...], modified=[...], deleted=[...])
+    ov.export("changes.zip")                    # or a directory, a .tar, a .tar.gz
+
+Two layers, as Linux's overlayfs: the *lower* (any `Backend`, only ever read) and the *upper*
+(a `MemoryBackend` over a fresh `MemoryFS`) holding everything the guest made or changed.
+A name is looked up in the upper first, then in the lower unless it is *whited out* there.
+
+Each directory of the upper has a record (`_Rec`) the backend keeps beside it (whiteouts are
+never entries, so no name is reserved from the guest):
+
+    origin     the lower directory merged into it, as a path of names from the lower root; None
+               for a directory the guest made, which is *opaque* (nothing of the lower shows
+               through, not even where it replaced a removed lower directory). A renamed
+               directory keeps its origin (overlayfs's "redirect_dir"): renaming a lower
+               directory copies nothing below it.
+    whiteouts  names of the origin hidden because the guest removed or renamed them away
+
+Copy-up is lazy. Reading never changes the upper. A file or symlink is copied up (its bytes
+into memory) on its first change: an open with write rights or O_TRUNC (which copies nothing),
+set_times, a rename, a hard link. A directory is copied up (an empty upper directory recording
+its origin) when something inside it changes, and its ancestors before it. A copy-up keeps the
+entry's times and inode number, and leaves the parent's times alone: the guest sees nothing
+happen. Read-only fds opened on the lower file are switched to the copy, so they see later
+writes as POSIX wants. A lower file with several names (hard links) is copied once and its
+other visible names become hard links to the copy in the upper (found by walking the merged
+tree once, when the first of them is copied up).
+
+Inode numbers: one device number for the whole mount; a lower entry shows the lower's inode
+number (below 2**63), an entry the guest makes gets one from 2**63 up, and a copied-up entry
+keeps the number it had in the lower (the upper's inode maps to it), so `d_ino` and `ino` never
+change under the guest. Open directory handles are found again after renames by inode number.
+
+Limits: the lower must not change while it is overlaid (as with overlayfs); a lower spanning
+several host devices could show two entries with one inode number; a lower file's link count
+still counts names the guest removed; special files (FIFOs, devices) cannot be copied up
+(ENOTSUP when the guest would change one).
+
+`Overlay.changes()` compares the merged view with the lower, path by path: *added* paths exist
+only in the merged view, *deleted* ones only in the lower (a directory's descendants are listed
+too, and a rename is a deletion plus an addition), *modified* ones in both with different
+content, type, symlink target or mtime (a directory: when it was replaced or the guest set its
+times). A file opened for writing but left as it was is no change.
+
+`Overlay.export(target)` writes those changes as an OCI/overlayfs-style layer: added and
+modified entries with their content (directories as directories, symlinks as symlinks), and for
+each deleted path an empty *whiteout* file `.wh.<name>` beside where it was (only for the
+topmost deleted path; its descendants go with it). `target` is a directory (created; it must be
+absent or empty), a `.zip`, or a `.tar` / `.tar.gz` / `.tgz` (in a zip, symlinks are stored the
+Info-ZIP way: mode S_IFLNK in the external attributes, the target as the data). Names starting
+with `.wh.` are thus reserved in an export, as in OCI layers.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import itertools
+import os
+import stat as st
+import tarfile
+import time
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from fs.memoryfs import MemoryFS
+
+from ..abi import Filetype
+from ..vfs import Backend, DirHandle, FileHandle, Stat, oserror
+from .memory import MemoryBackend
+
+_DIR, _REG, _LNK = Filetype.DIRECTORY, Filetype.REGULAR_FILE, Filetype.SYMBOLIC_LINK
+
+#: lower inode numbers below this are shown as they are; the overlay numbers the rest from here
+_SPLIT = 1 << 63
+# Process-wide device numbers, clear of host st_dev values and of the other backends' ranges.
+_next_dev = itertools.count((3 << 48) + 1)
+_CHUNK = 1 << 20
+
+LowerPath = tuple[str, ...]
+
+
+class _Rec:
+    """What the overlay knows about one directory of the upper layer."""
+
+    __slots__ = ("upper", "ino", "origin", "whiteouts", "parent", "size", "nlink", "touched")
+
+    def __init__(self, upper: DirHandle, ino: int, origin: LowerPath | None,
+                 parent: _Rec | None, size: int) -> None:
+        # MemoryBackend handles hold no resources, so the record keeps one for its lifetime
+        self.upper = upper
+        self.ino = ino
+        self.origin = origin
+        self.whiteouts: set[str] = set()
+        self.parent = parent  # the record of the directory holding it now (for rename checks)
+        self.size = size  # what stat shows: the lower directory's size, 0 for new ones
+        self.nlink: int | None = None  # merged link count, cached until an entry changes
+        self.touched = False  # the guest set its times (a change even if no entry changed)
+
+
+class _Node:
+    """A directory as a handle found it: enough to find it again when it must be copied up.
+    `lpath` is the path of its lower directory (its origin once copied up); `lstat` the
+    lower's stat of it (None for directories found in the upper)."""
+
+    __slots__ = ("ino", "name", "parent", "lpath", "lstat")
+
+    def __init__(self, ino: int, name: str, parent: _Node | None, lpath: LowerPath | None,
+                 lstat: Stat | None) -> None:
+        self.ino = ino
+        self.name = name
+        self.parent = parent
+        self.lpath = lpath
+        self.lstat = lstat
+
+
+class _Dir:
+    """An overlay directory handle: its node, and the lower's handle of the directory merged
+    into it (None when none is). Its upper side is `_recs[node.ino]`, once it has one."""
+
+    __slots__ = ("node", "lower")
+
+    def __init__(self, node: _Node, lower: DirHandle | None) -> None:
+        self.node = node
+        self.lower = lower
+
+
+class _File(FileHandle):
+    """An open file of either layer, shown with the overlay's inode and device numbers.
+
+    A file opened without write rights on the lower reads the lower's handle until the file is
+    copied up; the copy-up then switches it to the copy (`_switch`)."""
+
+    def __init__(self, ov: OverlayBackend, inner: FileHandle, ino: int, *, read: bool,
+                 write: bool, found_at: tuple[_Node, str] | None = None) -> None:
+        self._ov = ov
+        self._inner = inner
+        self._ino = ino
+        self.readable = read
+        self.writable = write
+        self._found_at = found_at  # where it was opened, while it is still the lower's
+
+    def readinto(self, buf: memoryview, offset: int) -> int:
+        if not self.readable:
+            raise oserror(errno.EBADF)
+        return self._inner.readinto(buf, offset)
+
+    def write(self, data: memoryview | bytes, offset: int) -> int:
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        return self._inner.write(data, offset)
+
+    def stat(self) -> Stat:
+        s = self._inner.stat()
+        return Stat(self._ov.dev, self._ino, s.filetype, s.nlink, s.size, s.atim, s.mtim, s.ctim)
+
+    def truncate(self, size: int) -> None:
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        self._inner.truncate(size)
+
+    def allocate(self, offset: int, length: int) -> None:
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        self._inner.allocate(offset, length)
+
+    def set_times(self, atim: int | None, mtim: int | None) -> None:
+        if self._found_at is not None:
+            self._ov._copy_up_open_file(self)
+        self._inner.set_times(atim, mtim)
+
+    def sync(self) -> None:
+        self._inner.sync()
+
+    def close(self) -> None:
+        self._ov._readers.get(self._ino, set()).discard(self)
+        self._inner.close()
+
+    def _switch(self, inner: FileHandle) -> None:
+        self._inner.close()
+        self._inner = inner
+        self._found_at = None
+
+
+class OverlayBackend(Backend):
+    """The copy-on-write view of `lower` (see the module docstring).
+
+    `close()` releases the lower only when `close_lower` is true: an `Overlay` keeps its layers
+    for `changes()`, `export()` and further runs after a WASI instance closes its mounts.
+    """
+
+    def __init__(self, lower: Backend, *, close_lower: bool = False) -> None:
+        self.lower = lower
+        self.upper = MemoryBackend(MemoryFS())
+        self.dev = next(_next_dev)
+        self._close_lower = close_lower
+        self._numbers = itertools.count(_SPLIT)
+        self._big_lower: dict[int, int] = {}  # lower inode >= _SPLIT -> overlay inode
+        self._upper_inos: dict[int, int] = {}  # upper inode -> overlay inode
+        self._recs: dict[int, _Rec] = {}  # overlay inode -> record, for every upper directory
+        self._readers: dict[int, set[_File]] = {}  # overlay inode -> lower-backed open files
+        lroot = lower.root()
+        lst = lower.stat_dir(lroot)
+        ino = self._lower_ino(lst.ino)
+        uroot = self.upper.root()
+        self.upper.set_dir_times(uroot, lst.atim, lst.mtim)
+        self._upper_inos[self.upper.stat_dir(uroot).ino] = ino
+        self._recs[ino] = _Rec(uroot, ino, (), None, lst.size)
+        self._root = _Dir(_Node(ino, "", None, (), lst), lroot)
+
+    # --- inode numbers and stats ------------------------------------------------------------
+
+    def _lower_ino(self, ino: int) -> int:
+        if ino < _SPLIT:
+            return ino
+        n = self._big_lower.get(ino)
+        if n is None:
+            n = self._big_lower[ino] = next(self._numbers)
+        return n
+
+    def _upper_ino(self, ino: int) -> int:
+        n = self._upper_inos.get(ino)
+        if n is None:
+            n = self._upper_inos[ino] = next(self._numbers)
+        return n
+
+    def _ino(self, s: Stat, in_upper: bool) -> int:
+        return self._upper_ino(s.ino) if in_upper else self._lower_ino(s.ino)
+
+    def _stat(self, s: Stat, in_upper: bool) -> Stat:
+        if not in_upper:
+            return Stat(self.dev, self._lower_ino(s.ino), s.filetype, s.nlink, s.size, s.atim,
+                        s.mtim, s.ctim)
+        ino = self._upper_ino(s.ino)
+        nlink, size = s.nlink, s.size
+        if s.filetype == _DIR:
+            rec = self._recs[ino]
+            nlink, size = self._dir_nlink(rec, s.nlink), rec.size
+        return Stat(self.dev, ino, s.filetype, nlink, size, s.atim, s.mtim, s.ctim)
+
+    def _dir_nlink(self, rec: _Rec, upper_nlink: int) -> int:
+        """POSIX's 2 + subdirectories, over the merged entries (the upper alone knows only its
+        own); 0 once removed."""
+        if rec.origin is None or upper_nlink == 0:
+            return upper_nlink
+        if rec.nlink is None:
+            low = self._open_lower(rec.origin)
+            try:
+                entries = self._entries(rec, low)
+            finally:
+                self.lower.release_dir(low)
+            rec.nlink = 2 + sum(1 for _, _, ft in entries.values() if ft == _DIR)
+        return rec.nlink
+
+    # --- finding entries ---------------------------------------------------------------------
+
+    def _find(self, d: _Dir, name: str) -> tuple[bool, Stat]:
+        """(whether it is in the upper, its layer's own stat) of the visible entry `name`."""
+        rec = self._recs.get(d.node.ino)
+        if rec is not None:
+            try:
+                return True, self.upper.lstat(rec.upper, name)
+            except FileNotFoundError:
+                if d.lower is None or name in rec.whiteouts:
+                    raise
+        return False, self.lower.lstat(d.lower, name)
+
+    def _absent(self, d: _Dir, name: str) -> None:
+        """EEXIST when `name` is visible in `d` (even as a dangling symlink)."""
+        try:
+            self._find(d, name)
+        except FileNotFoundError:
+            return
+        raise oserror(errno.EEXIST, name)
+
+    def _entries(self, rec: _Rec | None, low: DirHandle | None) -> dict[str, tuple[str, int, int]]:
+        """The merged listing: the lower's entries not whited out, overridden by the upper's."""
+        out: dict[str, tuple[str, int, int]] = {}
+        if low is not None:
+            hidden = rec.whiteouts if rec is not None else ()
+            for name, ino, ft in self.lower.listdir(low):
+                if name not in hidden:
+                    out[name] = (name, self._lower_ino(ino), ft)
+        if rec is not None:
+            for name, ino, ft in self.upper.listdir(rec.upper):
+                out[name] = (name, self._upper_ino(ino), ft)
+        return out
+
+    def _open_lower(self, path: LowerPath) -> DirHandle:
+        """A new lower handle of the lower directory at `path` (the caller releases it)."""
+        lower = self.lower
+        h = lower.dup_dir(lower.root())
+        try:
+            for name in path:
+                sub = lower.open_dir(h, name)
+                lower.release_dir(h)
+                h = sub
+        except BaseException:
+            lower.release_dir(h)
+            raise
+        return h
+
+    # --- copy-up -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _keeping_times(self, rec: _Rec) -> Iterator[None]:
+        """Copying an entry up adds it to the upper directory, which must not look changed."""
+        before = self.upper.stat_dir(rec.upper)
+        yield
+        self.upper.set_dir_times(rec.upper, before.atim, before.mtim)
+
+    def _rec(self, node: _Node) -> _Rec:
+        """The upper record of directory `node`, copying it (and its ancestors) up if needed;
+        ENOENT if it was removed since the handle found it."""
+        rec = self._recs.get(node.ino)
+        if rec is not None:
+            return rec
+        parent = self._rec(node.parent)  # type: ignore[arg-type]  # the root always has one
+        name = node.name
+        # Not copied up yet, so never renamed: still at `name` unless removed (whited out,
+        # or the name now taken by another entry, or the parent itself replaced).
+        if (parent.origin is None or parent.origin + (name,) != node.lpath
+                or name in parent.whiteouts or self._in_upper(parent, name)):
+            raise oserror(errno.ENOENT, name)
+        low = node.lstat
+        assert low is not None and node.lpath is not None
+        with self._keeping_times(parent):
+            self.upper.mkdir(parent.upper, name)
+            handle = self.upper.open_dir(parent.upper, name)
+            self.upper.set_dir_times(handle, low.atim, low.mtim)
+        self._upper_inos[self.upper.stat_dir(handle).ino] = node.ino
+        rec = self._recs[node.ino] = _Rec(handle, node.ino, node.lpath, parent, low.size)
+        return rec
+
+    def _in_upper(self, rec: _Rec, name: str) -> bool:
+        try:
+            self.upper.lstat(rec.upper, name)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _copy_up(self, d: _Dir, name: str, low: Stat, *, data: bool = True) -> _Rec:
+        """Copy lower entry `name` of `d` (lower stat `low`) into the upper; the parent's
+        record. `data=False` makes an empty file (for O_TRUNC)."""
+        ino = self._lower_ino(low.ino)
+        if low.filetype == _DIR:
+            self._rec(_Node(ino, name, d.node, d.node.lpath + (name,), low))  # type: ignore[operator]
+            return self._recs[d.node.ino]
+        rec = self._rec(d.node)
+        up = self.upper
+        with self._keeping_times(rec):
+            if low.filetype == _LNK:
+                up.symlink(self.lower.readlink(d.lower, name), rec.upper, name)
+            elif low.filetype == _REG:
+                self._copy_data(d.lower, name, rec.upper, data)
+            else:  # FIFOs, devices, sockets have no in-memory form
+                raise oserror(errno.ENOTSUP, name)
+            up.set_times(rec.upper, name, low.atim, low.mtim)
+        self._upper_inos[up.lstat(rec.upper, name).ino] = ino
+        if low.filetype == _REG:
+            for reader in list(self._readers.pop(ino, ())):
+                reader._switch(up.open_file(rec.upper, name, read=True, write=True))
+            if low.nlink > 1:
+                self._link_other_names(rec, name, low.ino, low.nlink - 1)
+        return rec
+
+    def _copy_data(self, low_dir: DirHandle, name: str, up_dir: DirHandle, data: bool) -> None:
+        dst = self.upper.open_file(up_dir, name, read=False, write=True, create=True,
+                                   exclusive=True)
+        try:
+            if data:
+                src = self.lower.open_file(low_dir, name, read=True, write=False)
+                try:
+                    _copy_handle(src, dst)
+                finally:
+                    src.close()
+        except BaseException:
+            dst.close()
+            self.upper.unlink(up_dir, name)  # a partial copy must not hide the lower file
+            raise
+        dst.close()
+
+    def _link_other_names(self, rec: _Rec, name: str, lower_ino: int, count: int) -> None:
+        """The lower file just copied up as `name` has other names: make the visible ones hard
+        links to the copy, so a write through any name shows through all of them."""
+        for d, other, in_upper, s in self._walk(self._root):
+            if not in_upper and s.filetype == _REG and s.ino == lower_ino:
+                target = self._rec(d.node)
+                with self._keeping_times(target):
+                    self.upper.link(rec.upper, name, target.upper, other)
+                count -= 1
+                if count == 0:
+                    return
+
+    def _copy_up_open_file(self, f: _File) -> None:
+        """set_times on a file opened read-only in the lower: copy it up where it was opened;
+        if no name shows it any more, give the fd a private copy (nobody else can see it)."""
+        node, name = f._found_at  # type: ignore[misc]
+        try:
+            d = _Dir(node, self._open_lower(node.lpath) if node.lpath is not None else None)
+            try:
+                in_upper, s = self._find(d, name)
+                if not in_upper and self._lower_ino(s.ino) == f._ino:
+                    self._copy_up(d, name, s)  # switches f over
+            finally:
+                self.release_dir(d)
+        except FileNotFoundError:
+            pass
+        if f._found_at is not None:
+            private = MemoryBackend(MemoryFS())
+            copy = private.open_file(private.root(), "f", read=True, write=True, create=True)
+            _copy_handle(f._inner, copy)
+            s = f._inner.stat()
+            copy.set_times(s.atim, s.mtim)
+            f._switch(copy)
+
+    def _changed(self, rec: _Rec, *, whiteout_only: bool = False) -> None:
+        """An entry of `rec`'s directory appeared or went away."""
+        rec.nlink = None
+        if whiteout_only:  # the upper saw nothing, but the directory's mtime must move
+            self.upper.set_dir_times(rec.upper, None, time.time_ns())
+
+    def _hide(self, d: _Dir, rec: _Rec, name: str, was_lower: bool) -> None:
+        """`name` left `d`: white it out if the lower has it."""
+        if was_lower or (d.lower is not None and _exists(self.lower, d.lower, name)):
+            rec.whiteouts.add(name)
+
+    def _within(self, node: _Node, ino: int) -> bool:
+        """Whether directory `node` is directory `ino` or lies below it."""
+        n: _Node | None = node
+        while n is not None:
+            rec = self._recs.get(n.ino)
+            if rec is not None:  # in the upper: its record knows where it is now
+                r: _Rec | None = rec
+                while r is not None:
+                    if r.ino == ino:
+                        return True
+                    r = r.parent
+                return False
+            if n.ino == ino:
+                return True
+            n = n.parent  # only in the lower, so never moved
+        return False
+
+    def _is_empty(self, d: _Dir, name: str) -> bool:
+        sub = self.open_dir(d, name)
+        try:
+            return not self.listdir(sub)
+        finally:
+            self.release_dir(sub)
+
+    def _walk(self, d: _Dir) -> Iterator[tuple[_Dir, str, bool, Stat]]:
+        """Every visible entry below `d`, depth first: (its directory, name, in upper, stat)."""
+        for name in sorted(n for n, _, _ in self.listdir(d)):
+            in_upper, s = self._find(d, name)
+            yield d, name, in_upper, s
+            if s.filetype == _DIR:
+                sub = self.open_dir(d, name)
+                try:
+                    yield from self._walk(sub)
+                finally:
+                    self.release_dir(sub)
+
+    # --- the Backend protocol: walking ---------------------------------------------------------
+
+    def root(self) -> _Dir:
+        return self._root
+
+    def lstat(self, d: _Dir, name: str) -> Stat:
+        in_upper, s = self._find(d, name)
+        return self._stat(s, in_upper)
+
+    def open_dir(self, d: _Dir, name: str) -> _Dir:
+        in_upper, s = self._find(d, name)
+        if s.filetype == _LNK:
+            raise oserror(errno.ELOOP, name)
+        if s.filetype != _DIR:
+            raise oserror(errno.ENOTDIR, name)
+        if not in_upper:
+            lpath = d.node.lpath + (name,)  # type: ignore[operator]
+            ino = self._lower_ino(s.ino)
+            return _Dir(_Node(ino, name, d.node, lpath, s), self.lower.open_dir(d.lower, name))
+        ino = self._upper_ino(s.ino)
+        origin = self._recs[ino].origin
+        low = None
+        if origin is not None:
+            if d.lower is not None and d.node.lpath + (name,) == origin:  # type: ignore[operator]
+                low = self.lower.open_dir(d.lower, name)
+            else:  # renamed: its lower directory is elsewhere
+                low = self._open_lower(origin)
+        return _Dir(_Node(ino, name, d.node, origin, None), low)
+
+    def release_dir(self, h: _Dir) -> None:
+        low, h.lower = h.lower, None
+        if low is not None:
+            self.lower.release_dir(low)
+
+    def dup_dir(self, h: _Dir) -> _Dir:
+        return _Dir(h.node, self.lower.dup_dir(h.lower) if h.lower is not None else None)
+
+    def readlink(self, d: _Dir, name: str) -> str:
+        in_upper, _ = self._find(d, name)
+        if in_upper:
+            return self.upper.readlink(self._recs[d.node.ino].upper, name)
+        return self.lower.readlink(d.lower, name)
+
+    # --- directories as a whole ------------------------------------------------------------------
+
+    def stat_dir(self, h: _Dir) -> Stat:
+        rec = self._recs.get(h.node.ino)
+        if rec is not None:
+            return self._stat(self.upper.stat_dir(rec.upper), True)
+        return self._stat(self.lower.stat_dir(h.lower), False)
+
+    def listdir(self, h: _Dir) -> list[tuple[str, int, int]]:
+        return list(self._entries(self._recs.get(h.node.ino), h.lower).values())
+
+    def set_dir_times(self, h: _Dir, atim: int | None, mtim: int | None) -> None:
+        rec = self._rec(h.node)
+        self.upper.set_dir_times(rec.upper, atim, mtim)
+        rec.touched = True
+
+    # --- entries -----------------------------------------------------------------------------------
+
+    def open_file(self, d: _Dir, name: str, *, read: bool, write: bool, create: bool = False,
+                  exclusive: bool = False, truncate: bool = False) -> _File:
+        try:
+            in_upper, s = self._find(d, name)
+        except FileNotFoundError:
+            if not create:
+                raise
+            rec = self._rec(d.node)
+            f = self.upper.open_file(rec.upper, name, read=read, write=write, create=True,
+                                     exclusive=exclusive, truncate=truncate)
+            rec.whiteouts.discard(name)
+            self._changed(rec)
+            return _File(self, f, self._upper_ino(f.stat().ino), read=read, write=write)
+        if create and exclusive:
+            raise oserror(errno.EEXIST, name)
+        if s.filetype == _LNK:
+            raise oserror(errno.ELOOP, name)
+        if s.filetype == _DIR:
+            raise oserror(errno.EISDIR, name)
+        if not in_upper:
+            if not (write or truncate):
+                ino = self._lower_ino(s.ino)
+                inner = self.lower.open_file(d.lower, name, read=read, write=False)
+                f = _File(self, inner, ino, read=read, write=False, found_at=(d.node, name))
+                self._readers.setdefault(ino, set()).add(f)
+                return f
+            self._copy_up(d, name, s, data=not truncate)
+        rec = self._recs[d.node.ino]
+        inner = self.upper.open_file(rec.upper, name, read=read, write=write, create=create,
+                                     exclusive=exclusive, truncate=truncate)
+        return _File(self, inner, self._upper_ino(inner.stat().ino), read=read, write=write)
+
+    def mkdir(self, d: _Dir, name: str) -> None:
+        self._absent(d, name)
+        rec = self._rec(d.node)
+        self.upper.mkdir(rec.upper, name)
+        handle = self.upper.open_dir(rec.upper, name)
+        ino = self._upper_ino(self.upper.stat_dir(handle).ino)
+        # opaque: a lower directory it may replace stays hidden
+        self._recs[ino] = _Rec(handle, ino, None, rec, 0)
+        rec.whiteouts.discard(name)
+        self._changed(rec)
+
+    def rmdir(self, d: _Dir, name: str) -> None:
+        in_upper, s = self._find(d, name)
+        if s.filetype != _DIR:  # a symlink to a directory is not one either
+            raise oserror(errno.ENOTDIR, name)
+        if not self._is_empty(d, name):
+            raise oserror(errno.ENOTEMPTY, name)
+        rec = self._rec(d.node)
+        if in_upper:
+            # whiteouts are no entries, so the upper directory of an empty merged one is empty
+            self.upper.rmdir(rec.upper, name)
+        self._hide(d, rec, name, not in_upper)
+        self._changed(rec, whiteout_only=not in_upper)
+
+    def unlink(self, d: _Dir, name: str) -> None:
+        in_upper, s = self._find(d, name)
+        if s.filetype == _DIR:
+            raise oserror(errno.EISDIR, name)
+        rec = self._rec(d.node)
+        if in_upper:
+            self.upper.unlink(rec.upper, name)
+        self._hide(d, rec, name, not in_upper)
+        self._changed(rec, whiteout_only=not in_upper)
+
+    def rename(self, d1: _Dir, n1: str, d2: _Dir, n2: str) -> None:
+        in1, s1 = self._find(d1, n1)
+        ino1 = self._ino(s1, in1)
+        try:
+            in2, s2 = self._find(d2, n2)
+        except FileNotFoundError:
+            s2 = None
+        else:
+            if self._ino(s2, in2) == ino1:
+                return  # the same name, or two hard links to one file: POSIX does nothing
+        # the checks in Linux's order: into-itself first, then kind and emptiness
+        if s1.filetype == _DIR:
+            if self._within(d2.node, ino1):
+                raise oserror(errno.EINVAL, n2)
+            if s2 is not None:
+                if s2.filetype != _DIR:
+                    raise oserror(errno.ENOTDIR, n2)
+                if not self._is_empty(d2, n2):
+                    raise oserror(errno.ENOTEMPTY, n2)
+        elif s2 is not None and s2.filetype == _DIR:
+            raise oserror(errno.EISDIR, n2)
+        r2 = self._rec(d2.node)  # first: ENOENT if d2 was removed, before copying anything
+        r1 = self._copy_up(d1, n1, s1) if not in1 else self._rec(d1.node)
+        # a lower entry at n2 needs no copy-up: the upper one now hides it
+        self.upper.rename(r1.upper, n1, r2.upper, n2)
+        if s1.filetype == _DIR:
+            self._recs[ino1].parent = r2
+        self._hide(d1, r1, n1, not in1)
+        r2.whiteouts.discard(n2)
+        self._changed(r1)
+        self._changed(r2)
+
+    def link(self, d1: _Dir, n1: str, d2: _Dir, n2: str) -> None:
+        in1, s1 = self._find(d1, n1)
+        self._absent(d2, n2)  # EEXIST before EPERM, as Linux
+        if s1.filetype == _DIR:
+            raise oserror(errno.EPERM, n1)
+        r2 = self._rec(d2.node)
+        r1 = self._copy_up(d1, n1, s1) if not in1 else self._rec(d1.node)
+        self.upper.link(r1.upper, n1, r2.upper, n2)
+        r2.whiteouts.discard(n2)
+        self._changed(r2)
+
+    def symlink(self, target: str, d: _Dir, name: str) -> None:
+        self._absent(d, name)
+        rec = self._rec(d.node)
+        self.upper.symlink(target, rec.upper, name)
+        rec.whiteouts.discard(name)
+        self._changed(rec)
+
+    def set_times(self, d: _Dir, name: str, atim: int | None, mtim: int | None) -> None:
+        in_upper, s = self._find(d, name)
+        if atim is None and mtim is None:
+            return  # nothing to change, so nothing to copy up
+        rec = self._rec(d.node) if in_upper else self._copy_up(d, name, s)
+        self.upper.set_times(rec.upper, name, atim, mtim)
+        if s.filetype == _DIR:
+            self._recs[self._ino(s, in_upper)].touched = True
+
+    def close(self) -> None:
+        if self._close_lower:
+            self.lower.close()
+
+    # --- changes -----------------------------------------------------------------------------------
+
+    def diff(self) -> Iterator[_Change]:
+        """The changes against the lower, in path order (see the module docstring)."""
+        low = self.lower.dup_dir(self.lower.root())
+        try:
+            yield from self._diff(self._root, low, ())
+        finally:
+            self.lower.release_dir(low)
+
+    def _diff(self, d: _Dir, low: DirHandle | None, path: LowerPath) -> Iterator[_Change]:
+        """Compare merged directory `d` with lower directory `low` (None: there is none), both
+        at `path`."""
+        merged = {n: ft for n, _, ft in self.listdir(d)}
+        lower = {n: ft for n, _, ft in self.lower.listdir(low)} if low is not None else {}
+        same_dir = d.node.lpath == path  # lower-served entries of `d` are those of `low`
+        for name in sorted(merged.keys() | lower.keys()):
+            p = path + (name,)
+            if name not in merged:
+                yield _Change("D", p, None, name, None, True)
+                if lower[name] == _DIR:
+                    yield from self._gone(low, name, p)
+                continue
+            in_upper, s = self._find(d, name)
+            if name not in lower:
+                yield _Change("A", p, d, name, s, False)
+                if s.filetype == _DIR:
+                    yield from self._diff_sub(d, name, None, None, p)
+                continue
+            if not in_upper and same_dir:
+                continue  # the lower's own entry, and nothing below it changed
+            was = self.lower.lstat(low, name)
+            if s.filetype == _DIR and was.filetype == _DIR:
+                sub_rec = self._recs.get(self._ino(s, in_upper))
+                replaced = sub_rec is not None and (sub_rec.origin != p or sub_rec.touched)
+                if replaced:
+                    yield _Change("M", p, d, name, s, False)
+                yield from self._diff_sub(d, name, low, name, p)
+                continue
+            if s.filetype != was.filetype or self._differs(d, name, s, low, was):
+                yield _Change("M", p, d, name, s, False)
+                if s.filetype == _DIR:
+                    yield from self._diff_sub(d, name, None, None, p)
+                if was.filetype == _DIR:
+                    yield from self._gone(low, name, p)
+
+    def _diff_sub(self, d: _Dir, name: str, low: DirHandle | None, low_name: str | None,
+                  p: LowerPath) -> Iterator[_Change]:
+        sub = self.open_dir(d, name)
+        lsub = self.lower.open_dir(low, low_name) if low_name is not None else None
+        try:
+            yield from self._diff(sub, lsub, p)
+        finally:
+            self.release_dir(sub)
+            if lsub is not None:
+                self.lower.release_dir(lsub)
+
+    def _gone(self, low: DirHandle, name: str, path: LowerPath) -> Iterator[_Change]:
+        """Everything below lower directory `name` of `low`, deleted (no whiteouts needed:
+        they go with their topmost deleted ancestor)."""
+        sub = self.lower.open_dir(low, name)
+        try:
+            for n, _, ft in sorted(self.lower.listdir(sub)):
+                yield _Change("D", path + (n,), None, n, None, False)
+                if ft == _DIR:
+                    yield from self._gone(sub, n, path + (n,))
+        finally:
+            self.lower.release_dir(sub)
+
+    def _differs(self, d: _Dir, name: str, s: Stat, low: DirHandle, was: Stat) -> bool:
+        if s.mtim != was.mtim:
+            return True
+        if s.filetype == _LNK:
+            return self.readlink(d, name) != self.lower.readlink(low, name)
+        if s.filetype == _REG:
+            return s.size != was.size or self.read(d, name) != _read_all(
+                self.lower.open_file(low, name, read=True, write=False))
+        return False
+
+    def read(self, d: _Dir, name: str) -> bytes:
+        """The whole content of visible file `name` in `d`."""
+        return _read_all(self.open_file(d, name, read=True, write=False))
+
+
+class _Change(NamedTuple):
+    kind: str  # "A", "M" or "D"
+    path: LowerPath
+    dir: _Dir | None  # where the merged entry is (A, M), for export
+    name: str
+    stat: Stat | None  # its overlay-layer stat (A, M)
+    whiteout: bool  # a deletion an export must record (the topmost deleted path)
+
+
+def _exists(backend: Backend, d: DirHandle, name: str) -> bool:
+    try:
+        backend.lstat(d, name)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _copy_handle(src: FileHandle, dst: FileHandle) -> None:
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    offset = 0
+    while n := src.readinto(view, offset):
+        dst.write(view[:n], offset)
+        offset += n
+
+
+def _read_all(f: FileHandle) -> bytes:
+    try:
+        out = io.BytesIO()
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while n := f.readinto(view, out.tell()):
+            out.write(view[:n])
+        return out.getvalue()
+    finally:
+        f.close()
+
+
+# --- the user's object -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a guest changed in an overlay, as sorted paths relative to the mount (see
+    `Overlay.changes`)."""
+
+    added: list[str]
+    modified: list[str]
+    deleted: list[str]
+
+    def lines(self) -> list[str]:
+        """"A path" / "M path" / "D path", one per changed path, in path order."""
+        tagged = [(p, k) for k, paths in (("A", self.added), ("M", self.modified),
+                                           ("D", self.deleted)) for p in paths]
+        return [f"{k} {p}" for p, k in sorted(tagged)]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.modified or self.deleted)
+
+
+def _summary(changes: Iterable[_Change]) -> Changes:
+    found: dict[str, list[str]] = {"A": [], "M": [], "D": []}
+    for c in changes:
+        found[c.kind].append("/".join(c.path))
+    return Changes(sorted(found["A"]), sorted(found["M"]), sorted(found["D"]))
+
+
+class Overlay:
+    """A copy-on-write mount over `lower` (anything `open_backend` accepts: a host directory,
+    an FS URL, a PyFilesystem2 FS, a Backend). Use it as a preopen value, as often as you like;
+    the lower is never written. `close()` (or a `with` block) releases the lower."""
+
+    def __init__(self, lower: Any) -> None:
+        from . import open_backend
+
+        self.backend = OverlayBackend(open_backend(lower))
+
+    @property
+    def upper(self) -> MemoryFS:
+        """The upper layer's MemoryFS: what the guest made or changed (whiteouts are kept
+        beside it, not in it)."""
+        return self.backend.upper.fs
+
+    def changes(self) -> Changes:
+        """What the guest changed, against the lower (see the module docstring)."""
+        return _summary(self.backend.diff())
+
+    def export(self, target: str | os.PathLike[str]) -> Changes:
+        """Write the changes to `target` (a directory, .zip, .tar, .tar.gz or .tgz) as a layer
+        (module docstring); return them."""
+        target = Path(target)
+        name = target.name.lower()
+        if name.endswith(".zip"):
+            sink: _Sink = _ZipSink(target)
+        elif name.endswith((".tar", ".tar.gz", ".tgz")):
+            sink = _TarSink(target, gz=not name.endswith(".tar"))
+        else:
+            sink = _DirSink(target)
+        done: list[_Change] = []
+        with sink:
+            for c in self.backend.diff():
+                done.append(c)
+                if c.kind == "D":
+                    if c.whiteout:
+                        sink.add_file(c.path[:-1] + (".wh." + c.name,), b"", time.time_ns())
+                    continue
+                s, d = c.stat, c.dir
+                assert s is not None and d is not None
+                if s.filetype == _DIR:
+                    sink.add_dir(c.path, s.mtim)
+                elif s.filetype == _LNK:
+                    sink.add_symlink(c.path, self.backend.readlink(d, c.name), s.mtim)
+                else:
+                    sink.add_file(c.path, self.backend.read(d, c.name), s.mtim)
+        return _summary(done)
+
+    def close(self) -> None:
+        self.backend.lower.close()
+
+    def __enter__(self) -> Overlay:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def overlay(lower: Any) -> Overlay:
+    """A copy-on-write `Overlay` of `lower` (anything a preopen accepts)."""
+    return Overlay(lower)
+
+
+# --- export targets ----------------------------------------------------------------------------------
+
+
+class _Sink:
+    def add_dir(self, path: LowerPath, mtim: int) -> None:
+        raise NotImplementedError
+
+    def add_file(self, path: LowerPath, data: bytes, mtim: int) -> None:
+        raise NotImplementedError
+
+    def add_symlink(self, path: LowerPath, target: str, mtim: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class _DirSink(_Sink):
+    def __init__(self, root: Path) -> None:
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise FileExistsError(f"export target exists and is not an empty directory: {root}")
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self._dirs: list[tuple[Path, int]] = []  # times set last: adding entries moves them
+
+    def _place(self, path: LowerPath) -> Path:
+        p = self.root.joinpath(*path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def add_dir(self, path: LowerPath, mtim: int) -> None:
+        p = self._place(path)
+        p.mkdir(exist_ok=True)
+        self._dirs.append((p, mtim))
+
+    def add_file(self, path: LowerPath, data: bytes, mtim: int) -> None:
+        p = self._place(path)
+        p.write_bytes(data)
+        os.utime(p, ns=(mtim, mtim))
+
+    def add_symlink(self, path: LowerPath, target: str, mtim: int) -> None:
+        p = self._place(path)
+        os.symlink(target, p)
+        os.utime(p, ns=(mtim, mtim), follow_symlinks=False)
+
+    def close(self) -> None:
+        for p, mtim in reversed(self._dirs):
+            os.utime(p, ns=(mtim, mtim))
+
+
+class _ZipSink(_Sink):
+    def __init__(self, target: Path) -> None:
+        self.zip = zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED)
+
+    def _info(self, name: str, mtim: int, mode: int) -> zipfile.ZipInfo:
+        # zip times are local, 2-second, and start in 1980
+        stamp = time.localtime(max(mtim // 1_000_000_000, 315_532_800 + 86_400))
+        info = zipfile.ZipInfo(name, date_time=stamp[:6])
+        info.external_attr = mode << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        return info
+
+    def add_dir(self, path: LowerPath, mtim: int) -> None:
+        info = self._info("/".join(path) + "/", mtim, st.S_IFDIR | 0o755)
+        info.external_attr |= 0x10  # the MS-DOS directory bit
+        self.zip.writestr(info, b"")
+
+    def add_file(self, path: LowerPath, data: bytes, mtim: int) -> None:
+        self.zip.writestr(self._info("/".join(path), mtim, st.S_IFREG | 0o644), data)
+
+    def add_symlink(self, path: LowerPath, target: str, mtim: int) -> None:
+        info = self._info("/".join(path), mtim, st.S_IFLNK | 0o777)
+        self.zip.writestr(info, target.encode("utf-8", "surrogateescape"))
+
+    def close(self) -> None:
+        self.zip.close()
+
+
+class _TarSink(_Sink):
+    def __init__(self, target: Path, *, gz: bool) -> None:
+        self.tar = tarfile.open(target, "w:gz" if gz else "w", format=tarfile.PAX_FORMAT)
+
+    def _add(self, path: LowerPath, kind: bytes, mtim: int, mode: int,
+             data: bytes = b"", linkname: str = "") -> None:
+        info = tarfile.TarInfo("/".join(path))
+        info.type = kind
+        info.mode = mode
+        info.mtime = mtim / 1e9
+        info.linkname = linkname
+        info.size = len(data)
+        self.tar.addfile(info, io.BytesIO(data) if data else None)
+
+    def add_dir(self, path: LowerPath, mtim: int) -> None:
+        self._add(path, tarfile.DIRTYPE, mtim, 0o755)
+
+    def add_file(self, path: LowerPath, data: bytes, mtim: int) -> None:
+        self._add(path, tarfile.REGTYPE, mtim, 0o644, data)
+
+    def add_symlink(self, path: LowerPath, target: str, mtim: int) -> None:
+        self._add(path, tarfile.SYMTYPE, mtim, 0o777, linkname=target)
+
+    def close(self) -> None:
+        self.tar.close()
