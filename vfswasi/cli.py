@@ -1,7 +1,8 @@
 """`vfswasi run`: run a WASI command with virtual mounts (wasmtime-CLI-compatible flags).
 
     vfswasi run [--dir HOST[::GUEST]]... [--mount GUEST=FS_URL]... [--env K[=V]]...
-                [--version preview1|unstable] WASM [ARGS...]
+                [--version preview1|unstable] [--tcplisten HOST:PORT]... [--trace[=FILE]]
+                WASM [ARGS...]
 
 The exit status is the guest's. A trap prints its message and exits 134 (as wasmtime's CLI,
 which reports traps like an abort). Bad usage, a missing file or an invalid module print one
@@ -19,6 +20,7 @@ import wasmtime
 
 from . import __name__ as _package
 from .modules import default_engine, imported_wasi_versions, load_module
+from .sockets import listen_tcp
 
 TRAP_EXIT = 134
 
@@ -46,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="set an environment variable (NAME alone copies the host's)")
     run.add_argument("--version", dest="wasi_version", choices=["preview1", "unstable"],
                      help="WASI ABI to provide (default: what the module imports)")
+    run.add_argument("--tcplisten", action="append", default=[], metavar="HOST:PORT",
+                     help="hand the guest a listening TCP socket (fds after the preopens)")
+    run.add_argument("--trace", metavar="FILE",
+                     help="log every WASI call strace-style; `--trace` alone: to stderr, "
+                          "`--trace=FILE`: to FILE")
     run.add_argument("wasm", metavar="WASM", help="the .wasm (or .wat) file")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                      help="arguments for the guest")
@@ -86,7 +93,12 @@ def _main(argv: list[str]) -> int:
 
     if argv and argv[0] not in ("run", "demo", "-h", "--help") and not argv[0].startswith("-"):
         argv = ["run", *argv]  # `vfswasi prog.wasm` as `wasmtime prog.wasm`
+    given = argv
+    # A bare `--trace` means stderr; `--trace FILE` would swallow the module's name.
+    argv = ["--trace=-" if a == "--trace" else a for a in argv]
     opts = build_parser().parse_args(argv)
+    if opts.command == "run" and opts.args:
+        opts.args = given[len(given) - len(opts.args):]  # the guest's own, untouched
     if opts.command == "demo":
         from .demo import main as demo
 
@@ -108,14 +120,31 @@ def _main(argv: list[str]) -> int:
         return _fail(f"cannot read {opts.wasm}: {e.strerror or e}")
     except wasmtime.WasmtimeError as e:
         return _fail(f"invalid module {opts.wasm}: {_first_line(str(e))}")
-    version = opts.wasi_version or (imported_wasi_versions(module) or ["preview1"])[0]
-
+    # Every WASI ABI the module imports (both, for a module importing both).
+    version = opts.wasi_version or imported_wasi_versions(module) or "preview1"
+    trace = sys.stderr if opts.trace == "-" else opts.trace
+    if trace is not None and trace is not sys.stderr:
+        try:
+            open(trace, "w").close()  # noqa: SIM115 - fail here, in one line
+        except OSError as e:
+            return _fail(f"--trace={trace}: {e.strerror or e}")
+    sockets = []
     try:
-        wasi = WASI(version=version, args=[opts.wasm, *opts.args], env=env, preopens=preopens)
-    except (OSError, TypeError, ValueError) as e:
-        return _fail(f"cannot mount: {e}")
-    except Exception as e:  # noqa: BLE001 - PyFilesystem2 opener errors have no common base
-        return _fail(f"cannot mount: {type(e).__name__}: {e}")
+        for address in opts.tcplisten:
+            try:
+                sockets.append(listen_tcp(address))
+            except (OSError, ValueError) as e:
+                return _fail(f"--tcplisten {address}: {e}")
+        try:
+            wasi = WASI(version=version, args=[opts.wasm, *opts.args], env=env,
+                        preopens=preopens, sockets=sockets, trace=trace)
+        except (OSError, TypeError, ValueError) as e:
+            return _fail(f"cannot mount: {e}")
+        except Exception as e:  # noqa: BLE001 - PyFilesystem2 opener errors have no common base
+            return _fail(f"cannot mount: {type(e).__name__}: {e}")
+    finally:
+        for sock in sockets:
+            sock.close()  # the guest has its own duplicates
     with wasi:
         store = wasmtime.Store(default_engine())
         try:
