@@ -29,6 +29,8 @@ class Layout:
     subscription_size: int
     subscription_clock: struct.Struct
     clock_has_identifier: bool
+    #: the largest nlink filestat can hold (wasmtime clamps a larger one, and so do we)
+    nlink_max: int
 
 
 PREVIEW1 = Layout(
@@ -37,6 +39,7 @@ PREVIEW1 = Layout(
     subscription_size=48,
     subscription_clock=SUBSCRIPTION_CLOCK,
     clock_has_identifier=False,
+    nlink_max=(1 << 64) - 1,
 )
 
 UNSTABLE = Layout(
@@ -46,6 +49,7 @@ UNSTABLE = Layout(
     subscription_size=56,
     subscription_clock=struct.Struct("<QI4xQQH"),
     clock_has_identifier=True,
+    nlink_max=(1 << 32) - 1,
 )
 
 LAYOUTS = {"preview1": PREVIEW1, "unstable": UNSTABLE}
@@ -73,6 +77,8 @@ class Context:
         return other
 
     def write_filestat(self, ptr: int, st: Stat) -> None:
+        if st.nlink > self.layout.nlink_max:
+            st = st._replace(nlink=self.layout.nlink_max)
         self.layout.filestat.pack_into(self.mem.view, ptr, *st)
 
     def whence(self, value: int) -> Whence:
