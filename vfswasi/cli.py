@@ -2,7 +2,10 @@
 
     vfswasi run [--dir HOST[::GUEST]]... [--mount GUEST=FS_URL]... [--env K[=V]]...
                 [--version preview1|unstable] [--tcplisten HOST:PORT]... [--trace[=FILE]]
-                WASM [ARGS...]
+                [--overlay-dir HOST[::GUEST]]... [--changes] WASM [ARGS...]
+
+`--overlay-dir` and `--mount GUEST=overlay:FS_URL` mount a copy-on-write view: the guest changes
+it freely and the original is never written; `--changes` lists what it changed, on stderr.
 
 The exit status is the guest's. A trap prints its message and exits 134 (as wasmtime's CLI,
 which reports traps like an abort). Bad usage, a missing file or an invalid module print one
@@ -14,11 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import wasmtime
 
 from . import __name__ as _package
+from .backends.overlay import Overlay
 from .modules import default_engine, imported_wasi_versions, load_module
 from .sockets import listen_tcp
 
@@ -44,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mount", action="append", default=[], metavar="GUEST=FS_URL",
                      help="preopen a PyFilesystem2 FS URL (mem://, zip://a.zip, tar://b.tar.gz, "
                           "osfs://dir) or host path at GUEST")
+    run.add_argument("--overlay-dir", action="append", default=[], metavar="HOST[::GUEST]",
+                     help="preopen a copy-on-write view of a host directory: the guest may "
+                          "change anything, the directory is never written (same as "
+                          "--mount GUEST=overlay:HOST; overlay:FS_URL works for any FS URL)")
+    run.add_argument("--changes", action="store_true",
+                     help="after the run, print what the guest changed in the overlay mounts "
+                          "to stderr, one 'A|M|D PATH' line per added/modified/deleted path")
     run.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
                      help="set an environment variable (NAME alone copies the host's)")
     run.add_argument("--version", dest="wasi_version", choices=["preview1", "unstable"],
@@ -112,6 +124,15 @@ def _main(argv: list[str]) -> int:
     for value in opts.mount:
         guest, url = parse_mount(value)
         preopens[guest] = url
+    for value in opts.overlay_dir:
+        guest, host = parse_dir(value)
+        if not os.path.isdir(host):
+            return _fail(f"--overlay-dir {value}: no such directory: {host}")
+        preopens[guest] = "overlay:" + host
+    if opts.changes and not any(str(s).startswith("overlay:") for s in preopens.values()):
+        raise UsageError("--changes needs an overlay mount (--overlay-dir, or "
+                         "--mount GUEST=overlay:FS_URL)")
+    overlays: dict[str, Overlay] = {}
     env = dict(parse_env(v) for v in opts.env)
 
     try:
@@ -136,6 +157,10 @@ def _main(argv: list[str]) -> int:
             except (OSError, ValueError) as e:
                 return _fail(f"--tcplisten {address}: {e}")
         try:
+            # Overlay objects rather than "overlay:" URLs, so their changes can be listed
+            for guest, spec in preopens.items():
+                if isinstance(spec, str) and spec.startswith("overlay:"):
+                    preopens[guest] = overlays[guest] = Overlay(spec[len("overlay:"):])
             wasi = WASI(version=version, args=[opts.wasm, *opts.args], env=env,
                         preopens=preopens, sockets=sockets, trace=trace)
         except (OSError, TypeError, ValueError) as e:
@@ -145,7 +170,7 @@ def _main(argv: list[str]) -> int:
     finally:
         for sock in sockets:
             sock.close()  # the guest has its own duplicates
-    with wasi:
+    with _closing_overlays(overlays, report=opts.changes), wasi:
         store = wasmtime.Store(default_engine())
         try:
             instance = wasi.instantiate(store, module)
@@ -158,6 +183,20 @@ def _main(argv: list[str]) -> int:
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             print(f"Error: failed to run main module `{opts.wasm}`\n\n{e}", file=sys.stderr)
             return TRAP_EXIT
+
+
+@contextmanager
+def _closing_overlays(overlays: dict[str, Overlay], *, report: bool) -> Iterator[None]:
+    """After the run (the WASI instance closed): list the overlays' changes, release them."""
+    try:
+        yield
+    finally:
+        for guest, overlay in overlays.items():
+            if report:
+                for line in overlay.changes().lines():
+                    kind, _, path = line.partition(" ")
+                    print(f"{kind} {guest.rstrip('/')}/{path}", file=sys.stderr)
+            overlay.close()
 
 
 def _first_line(text: str) -> str:
