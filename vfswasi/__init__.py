@@ -6,7 +6,8 @@
 """
 
 from .abi import Errno, WasiError
-from .api import WASI, RunResult, WASIExit, run
+from .api import WASI, RunResult, WASIExit, archive, run
 from .backends.overlay import Overlay, overlay
 
-__all__ = ["WASI", "RunResult", "WASIExit", "run", "overlay", "Overlay", "Errno", "WasiError"]
+__all__ = ["WASI", "RunResult", "WASIExit", "run", "archive", "overlay", "Overlay", "Errno",
+           "WasiError"]

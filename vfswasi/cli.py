@@ -47,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
                      help="preopen a host directory (secure dir-fd backend), as wasmtime")
     run.add_argument("--mount", action="append", default=[], metavar="GUEST=FS_URL",
-                     help="preopen a PyFilesystem2 FS URL (mem://, zip://a.zip, tar://b.tar.gz, "
-                          "osfs://dir) or host path at GUEST")
+                     help="preopen an FS URL or host path at GUEST: mem://, osfs://dir, "
+                          "zip://a.zip and tar://b.tar.gz (read-only), zip+rw://a.zip and "
+                          "tar+rw://b.tar.gz (changes written back to the archive on exit), "
+                          "fsspec+PROTOCOL://PATH (e.g. fsspec+memory://), any PyFilesystem2 URL")
     run.add_argument("--overlay-dir", action="append", default=[], metavar="HOST[::GUEST]",
                      help="preopen a copy-on-write view of a host directory: the guest may "
                           "change anything, the directory is never written (same as "

@@ -241,7 +241,9 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[Member]:
             m.target = ti.linkname
             m.size = len(ti.linkname.encode("utf-8", "surrogateescape"))
         elif ti.islnk():
-            m.hardlink = normalize(ti.linkname) or ""
+            m.hardlink = normalize(ti.linkname)
+            if m.hardlink is None:  # names a member outside the root: left out, like those
+                m.meta["escapes"] = True
         elif not (ti.isreg() or ti.isdir()):
             m.size = 0  # devices and fifos: no data
         yield m
@@ -477,6 +479,7 @@ class ArchiveIndex:
         self._inos = itertools.count(1)
         self.root = _Node(next(self._inos), Filetype.DIRECTORY, source.mtim)
         self.dropped: list[str] = []
+        self.name_order: dict[str, int] = {}  # path -> position of the member that put it there
         self.special: list[str] = []  # devices, fifos, encrypted members
         with _read_errors(source.format):
             for order, m in enumerate(source.members()):
@@ -505,6 +508,7 @@ class ArchiveIndex:
         if m.filetype == Filetype.DIRECTORY and old is not None and old.children is not None:
             old.mtim, old.member, old.implicit = m.mtim, m, False  # an explicit entry for it
             old.order = order if old.order < 0 else old.order
+            self.name_order.setdefault(m.path, order)
             return
         if m.hardlink is not None:
             node = self.lookup(m.hardlink)
@@ -521,6 +525,7 @@ class ArchiveIndex:
         if old is not None and old.children is None:
             old.nlink -= 1  # a later member of the same name wins, as on extraction
         parent.children[name] = node
+        self.name_order[m.path] = order
 
     def _dir_for(self, path: str) -> _Node | None:
         """The directory `path` goes in, made (implicit) where missing; None if a
@@ -759,6 +764,7 @@ class WritableArchiveBackend(MemoryBackend):
         self.path = os.path.realpath(os.fspath(path))  # replace the file a symlink names
         self._meta: dict[int, Member] = {}  # ino -> the member it was loaded from
         self._order: dict[int, int] = {}  # ino -> position of its member in the archive
+        self._path_order: dict[str, tuple[int, int]] = {}  # path -> (its position, its ino)
         self._implicit: set[int] = set()  # inos of directories the archive only implied
         self.comment = b""
         if os.path.exists(self.path):
@@ -805,13 +811,13 @@ class WritableArchiveBackend(MemoryBackend):
         MemoryBackend.set_dir_times(self, self._root, index.root.mtim, index.root.mtim)
 
     def _load_dir(self, index: ArchiveIndex, node: _Node, d: Any,
-                  made: dict[int, tuple[Any, str]]) -> None:
+                  made: dict[int, tuple[Any, str]], prefix: str = "") -> None:
         assert node.children is not None
         for name, child in node.children.items():
             if child.children is not None:
                 MemoryBackend.mkdir(self, d, name)
                 sub = MemoryBackend.open_dir(self, d, name)
-                self._load_dir(index, child, sub, made)
+                self._load_dir(index, child, sub, made, prefix + name + "/")
                 MemoryBackend.set_dir_times(self, sub, child.mtim, child.mtim)
             elif child.filetype == Filetype.SYMBOLIC_LINK:
                 MemoryBackend.symlink(self, child.target or "", d, name)
@@ -820,7 +826,11 @@ class WritableArchiveBackend(MemoryBackend):
             else:
                 made[child.ino] = (d, name)
                 self._copy_in(index, child, d, name)
-            self._remember(MemoryBackend.lstat(self, d, name).ino, child)
+            ino = MemoryBackend.lstat(self, d, name).ino
+            self._remember(ino, child)
+            order = index.name_order.get(prefix + name)
+            if order is not None:
+                self._path_order[prefix + name] = (order, ino)
             if child.children is None:
                 MemoryBackend.set_times(self, d, name, child.mtim, child.mtim)
 
@@ -924,8 +934,25 @@ class WritableArchiveBackend(MemoryBackend):
         top = MemoryBackend.stat_dir(self, self._top)
         if self.format == "tar" and top.ino in self._meta:  # the archive had a "./" member
             items.insert(0, _Item(".", top, self._meta[top.ino]))
+        # A name the archive had, still on the same inode, keeps its member's position; an
+        # inode none of whose names is where it was (renamed) keeps its first member's
+        # position under its new name; anything else is new and goes last, in walk order.
         last = len(items)
-        items.sort(key=lambda it: self._order.get(it.stat.ino, last))  # stable: walk order
+        kept = {it.stat.ino for it in items
+                if self._path_order.get(it.path, (0, None))[1] == it.stat.ino}
+
+        def position(it: _Item) -> int:
+            order, ino = self._path_order.get(it.path, (last, None))
+            if ino == it.stat.ino:
+                return order
+            if it.stat.ino not in kept and it.stat.ino in self._order:
+                kept.add(it.stat.ino)  # only one name takes the old place
+                return self._order[it.stat.ino]
+            return last
+
+        positions = [position(it) for it in items]  # in walk order, so "first name" is stable
+        items = [it for _, it in sorted(zip(positions, items, strict=True),
+                                        key=lambda pair: pair[0])]
         # an implied directory stays implied, unless nothing else would bring it back
         return [it for it in items
                 if not (it.stat.filetype == Filetype.DIRECTORY and it.stat.ino in self._implicit
