@@ -94,11 +94,9 @@ def make_mount(kind: str, tmp_path: Path, spec: dict) -> Mount:
         _write_backend_tree(backend, backend.root(), spec)
         return Mount(kind, memfs)
     if kind == "fsspec":  # a private fsspec memory store (fsspec has no symlinks)
-        from fsspec.implementations.memory import MemoryFileSystem
+        from vfswasi.backends.fsspec import FsspecBackend, private_memory_fs
 
-        from vfswasi.backends.fsspec import FsspecBackend
-
-        store = MemoryFileSystem(global_store=False, skip_instance_cache=True)
+        store = private_memory_fs()
         _write_backend_tree(FsspecBackend(store), store._strip_protocol(""), spec)
         return Mount(kind, store)
     if kind in READONLY_KINDS or kind in WRITABLE_ARCHIVE_KINDS:

@@ -666,13 +666,22 @@ def from_fsspec(fs: fsspec.AbstractFileSystem, root: str = "") -> Backend:
     return FsspecBackend(fs, root)
 
 
+def private_memory_fs() -> MemoryFileSystem:
+    """A MemoryFileSystem with a store of its own: the class-level one is shared by the whole
+    process. (Instance attributes shadow the class's; fsspec >= 2025 also offers
+    `global_store=False` for the same.)"""
+    fs = MemoryFileSystem(skip_instance_cache=True)
+    fs.store = {}
+    fs.pseudo_dirs = [""]
+    return fs
+
+
 def from_url(url: str) -> Backend:
     """`fsspec+PROTOCOL://PATH` (see the module docstring)."""
     inner = url.split("+", 1)[1]
     protocol = inner.split("://", 1)[0].lower()
     if protocol == "memory":
-        # a private store: fsspec's default one is shared by the whole process
-        fs = MemoryFileSystem(global_store=False, skip_instance_cache=True)
+        fs = private_memory_fs()
         root = fs._strip_protocol(inner)
         if root:
             fs.makedirs(root, exist_ok=True)
