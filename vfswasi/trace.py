@@ -22,13 +22,14 @@ functions are built, so without it the dispatcher calls the syscalls directly, a
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 import os
 import struct
 import time
 from collections.abc import Callable, Mapping
-from enum import IntEnum, IntFlag
+from enum import IntEnum
 from typing import IO, Any
 
 from .abi import (
@@ -44,6 +45,7 @@ from .abi import (
     Eventtype,
     Fdflags,
     Filetype,
+    Flags,
     Fstflags,
     Lookupflags,
     Oflags,
@@ -173,15 +175,20 @@ def quote(data: bytes, limit: int | None = DATA_LIMIT) -> str:
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", '"': '\\"', "\0": "\\0"}
 
 
-def flag_names(flags: type[IntFlag], value: int) -> str:
-    """"A|B", with any unnamed bits in hex; "0" for none."""
-    if not value:
-        return "0"
-    names = [m.name for m in flags if m.value & value and m.name]
-    rest = value & ~sum(m.value for m in flags)
+def flag_names(flags: type[Flags], value: int) -> str:
+    """"A|B" in upper case (as strace), any unnamed bits in hex; "0" for none."""
+    bits = _bits(flags)
+    names = [name for name, bit in bits if value & bit]
+    rest = value & ~sum(bit for _, bit in bits)
     if rest:
         names.append(hex(rest))
-    return "|".join(names)  # type: ignore[arg-type]
+    return "|".join(names) or "0"
+
+
+@functools.cache
+def _bits(flags: type[Flags]) -> tuple[tuple[str, int], ...]:
+    return tuple((name, bit) for name, bit in vars(flags).items()
+                 if name.isupper() and isinstance(bit, int))
 
 
 def enum_name(enum: type[IntEnum], value: int) -> str:
@@ -191,12 +198,12 @@ def enum_name(enum: type[IntEnum], value: int) -> str:
         return str(value)
 
 
-class Riflags(IntFlag):
+class Riflags(Flags):
     RECV_PEEK = RIFLAGS_RECV_PEEK
     RECV_WAITALL = RIFLAGS_RECV_WAITALL
 
 
-class Sdflags(IntFlag):
+class Sdflags(Flags):
     RD = SDFLAGS_RD
     WR = SDFLAGS_WR
 
@@ -221,7 +228,7 @@ _RESULTS = {
     "ro_flags_ptr": "<H",
 }
 _FDS = {"fd", "old_fd", "new_fd", "to"}
-_FLAGS: dict[str, type[IntFlag]] = {
+_FLAGS: dict[str, type[Flags]] = {
     "oflags": Oflags, "fdflags": Fdflags, "dirflags": Lookupflags, "old_flags": Lookupflags,
     "fst_flags": Fstflags, "ri_flags": Riflags, "how": Sdflags,
 }
@@ -324,7 +331,7 @@ def _hex(i: int) -> Render:
     return lambda ctx, v, ok: hex(v[i])
 
 
-def _flags(i: int, flags: type[IntFlag]) -> Render:
+def _flags(i: int, flags: type[Flags]) -> Render:
     return lambda ctx, v, ok: flag_names(flags, v[i])
 
 
