@@ -744,3 +744,12 @@ def test_cli_help_names_the_archive_urls():
                           capture_output=True, text=True, timeout=60)
     text = " ".join(proc.stdout.split())
     assert re.search(r"zip\+rw://", text) and "fsspec+" in text
+
+
+def test_the_example_runs():
+    example = Path(__file__).resolve().parent.parent / "examples" / "archives.py"
+    proc = subprocess.run([sys.executable, str(example)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "write: /lib/docs/new.txt: Read-only file system" in proc.stdout
+    assert "'readme.txt (14 B)'" in proc.stdout and "'/result.txt': b'done'" in proc.stdout
