@@ -151,6 +151,21 @@ def test_missing_import_fails_at_link_time_naming_it():
         vfswasi.run(module(wat))
 
 
+def test_an_unknown_wasi_function_is_a_one_line_link_error(tmp_path):
+    wat = ('(module (import "wasi_snapshot_preview1" "foo" (func)) (memory (export "memory") 1)'
+           ' (func (export "_start")))')
+    with pytest.raises(wasmtime.WasmtimeError) as info:
+        vfswasi.run(module(wat))
+    assert str(info.value) == "unknown import: `wasi_snapshot_preview1::foo` has not been defined"
+    wasm = tmp_path / "foo.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(wat))
+    proc = subprocess.run([sys.executable, "-m", "vfswasi", "run", str(wasm)], capture_output=True,
+                          timeout=60, env={**os.environ, "VFSWASI_CACHE_DIR": str(tmp_path)})
+    assert proc.returncode == 1
+    assert proc.stderr.decode() == (f"vfswasi: cannot instantiate {wasm}: unknown import: "
+                                    "`wasi_snapshot_preview1::foo` has not been defined\n")
+
+
 def test_return_on_exit_false_exits_the_process(tmp_path):
     script = tmp_path / "exit.py"
     script.write_text(
