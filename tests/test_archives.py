@@ -753,3 +753,40 @@ def test_the_example_runs():
     assert proc.returncode == 0, proc.stderr
     assert "write: /lib/docs/new.txt: Read-only file system" in proc.stdout
     assert "'readme.txt (14 B)'" in proc.stdout and "'/result.txt': b'done'" in proc.stdout
+
+
+def test_cli_writes_back_when_the_guest_traps(tmp_path):
+    mount = make_mount("tar-rw", tmp_path, {"keep": b"k"})
+    wat = tmp_path / "trap.wat"
+    wat.write_text(WRITE_THEN.replace("END", "unreachable").replace("RIGHTS", str(int(RIGHTS_ALL))))
+    proc = subprocess.run([sys.executable, "-m", "vfswasi", "run", "--mount",
+                           f"/={mount.preopen}", str(wat)], capture_output=True, timeout=120)
+    assert proc.returncode == 134, proc.stderr
+    assert _archive_contents(mount.archive) == {"keep": b"k", "out.txt": b"written before the end\n"}
+
+
+def test_written_back_when_proc_exit_leaves_python(tmp_path):
+    # return_on_exit=False: proc_exit unwinds as SystemExit through the `with` block
+    mount = make_mount("zip-rw", tmp_path, {})
+    wasm = wasmtime.wat2wasm(WRITE_THEN.replace("END", "(call $exit (i32.const 7))")
+                             .replace("RIGHTS", str(int(RIGHTS_ALL))))
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, bytes(wasm))
+    with pytest.raises(SystemExit) as e:
+        with vfswasi.WASI(preopens={"/": mount.preopen}, return_on_exit=False) as wasi:
+            store = wasmtime.Store(engine)
+            wasi.start(wasi.instantiate(store, module), store)
+    assert e.value.code == 7
+    assert _archive_contents(mount.archive) == {"out.txt": b"written before the end\n"}
+
+
+def test_written_back_when_a_python_exception_unwinds_the_guest(tmp_path):
+    mount = make_mount("zip-rw", tmp_path, {})
+
+    def stdout(chunk: bytes) -> None:
+        raise KeyboardInterrupt  # as if ^C arrived while the guest printed
+
+    with pytest.raises(KeyboardInterrupt):
+        vfswasi.run(guest("tree"), args=["tree", "write", "/a/x", "1", ";", "cat", "/a/x"],
+                    preopens={"/a": mount.preopen}, stdout=stdout)
+    assert _archive_contents(mount.archive) == {"x": b"1"}

@@ -1,5 +1,7 @@
-"""PyFSBackend: a mount over any PyFilesystem2 filesystem (SubFS, TempFS, ReadZipFS, ReadTarFS,
-WrapReadOnly, MountFS, ...), through its public API only.
+"""PyFSBackend: a mount over any PyFilesystem2 filesystem (SubFS, WrapReadOnly, MountFS,
+WriteZipFS, ...), through its public API only. `ReadZipFS` / `ReadTarFS` objects and `zip://` /
+`tar://` URLs go to `backends/archive.py` instead (streamed members, hard links as hard links,
+exact times); archives reach this backend only wrapped (a SubFS of a ReadTarFS, ...).
 
 A directory handle is the absolute PyFS path of the directory ("/" for the root). PyFS knows
 nothing of inode numbers, hard links or creating symlinks, so:
