@@ -212,7 +212,10 @@ def path_readlink(ctx: Context, fd: int, path_ptr: int, path_len: int, buf: int,
         if t.name is None:
             raise WasiError(Errno.INVAL)
         if t.must_be_dir:
-            raise WasiError(Errno.NOTDIR if _entry_kind(t) != _DIRECTORY else Errno.INVAL)
+            kind = _entry_kind(t)
+            if kind is None:
+                raise WasiError(Errno.NOENT)  # "missing/", or "dangling-link/"
+            raise WasiError(Errno.INVAL if kind == _DIRECTORY else Errno.NOTDIR)
         target = encode_path(t.backend.readlink(t.parent, t.name))
     if target.startswith(b"/"):
         # Only a host-planted link can hold one; its target is the host's business (wasmtime

@@ -12,6 +12,10 @@
  * taken literally) or quoted: "..." with the escapes \\ \" \n \t \r \0 and \xHH (exactly two
  * hex digits); "" is the empty string. Numbers are decimal or 0x-hex (a leading '-' where a
  * signed value is allowed). FD / DIRFD are plain numbers; the preopen is normally 3.
+ * An FD / DIRFD may also be written $K: the fd returned by the K-th `open` of this run (0-based,
+ * counting every open line that reached path_open, failed or not; a failed one's $K is fd
+ * 0xFFFFFFFF, which no host hands out). Hosts may number new fds differently (wasmtime reuses
+ * the most recently freed one, vfswasi the lowest), so scripts run on several hosts use $K.
  * Flag sets are a comma list of names, or a number for the raw bits; "0" / "-" mean none.
  * A raw number must fit the field's width (else ERR parse), but its bits are passed on
  * unchecked: wasmtime traps on undefined flag bits or enum values, so only hosts that
@@ -651,6 +655,31 @@ static size_t ino_ordinal(uint64_t dev, uint64_t ino) {
     return ++nseen;
 }
 
+/* ---- fd registers: $K = the fd the K-th open returned ------------------------------------------ */
+
+#define MAX_OPENS 65536
+#define NO_FD 0xFFFFFFFFu
+
+static uint32_t opened[MAX_OPENS];
+static size_t nopened;
+
+static void remember_open(uint32_t fd) {
+    if (nopened < MAX_OPENS) opened[nopened] = fd;
+    nopened++; /* past MAX_OPENS the numbering still advances; those $K are parse errors */
+}
+
+/* An FD argument: a number, or $K for the K-th open's fd (ERR parse if no such open yet). */
+static int parse_fd(const tok_t *t, uint32_t *fd) {
+    if (t->n > 1 && t->p[0] == '$') {
+        tok_t rest = {t->p + 1, t->n - 1};
+        uint64_t k;
+        if (parse_u64(&rest, &k) || k >= nopened || k >= MAX_OPENS) return -1;
+        *fd = opened[k];
+        return 0;
+    }
+    return parse_u32(t, fd);
+}
+
 /* ---- operations ----------------------------------------------------------------------------- */
 /* Each returns -1 on a parse error (having printed nothing), else 0 after printing its line. */
 
@@ -663,7 +692,7 @@ static int op_open(tok_t *a, int n) {
     uint32_t dirfd, fd = 0;
     uint64_t oflags = 0, base = 0, inh = RIGHTS_ALL, fdflags = 0, lookup = 1;
     tok_t readmode = {"read", 4};
-    NEED(n >= 2 && n % 2 == 0 && !parse_u32(&a[0], &dirfd));
+    NEED(n >= 2 && n % 2 == 0 && !parse_fd(&a[0], &dirfd));
     parse_rights(&readmode, &base);
     for (int i = 2; i < n; i += 2) {
         if (tok_is(&a[i], "oflags")) NEED(!parse_flags(&a[i + 1], OFLAGS, &oflags) && oflags <= 0xffff);
@@ -674,8 +703,11 @@ static int op_open(tok_t *a, int n) {
         else return -1;
     }
     if (fail(w_path_open((int32_t)dirfd, (int32_t)lookup, P(a[1].p), (int32_t)a[1].n, (int32_t)oflags,
-                         (int64_t)base, (int64_t)inh, (int32_t)fdflags, P(&fd))))
+                         (int64_t)base, (int64_t)inh, (int32_t)fdflags, P(&fd)))) {
+        remember_open(NO_FD);
         return 0;
+    }
+    remember_open(fd);
     say("ok %u\n", (unsigned)fd);
     return 0;
 }
@@ -683,7 +715,7 @@ static int op_open(tok_t *a, int n) {
 /* ops of the form "OP FD" returning nothing */
 static int op_fd_only(tok_t *a, int n, int32_t (*call)(int32_t)) {
     uint32_t fd;
-    NEED(n == 1 && !parse_u32(&a[0], &fd));
+    NEED(n == 1 && !parse_fd(&a[0], &fd));
     if (!fail(call((int32_t)fd))) say("ok\n");
     return 0;
 }
@@ -711,14 +743,14 @@ static int do_read(uint32_t fd, uint64_t len, int positional, uint64_t off) {
 static int op_read(tok_t *a, int n) {
     uint32_t fd;
     uint64_t len;
-    NEED(n == 2 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &len) && len <= MAX_BUF);
+    NEED(n == 2 && !parse_fd(&a[0], &fd) && !parse_u64(&a[1], &len) && len <= MAX_BUF);
     return do_read(fd, len, 0, 0);
 }
 
 static int op_pread(tok_t *a, int n) {
     uint32_t fd;
     uint64_t len, off;
-    NEED(n == 3 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &len) && len <= MAX_BUF &&
+    NEED(n == 3 && !parse_fd(&a[0], &fd) && !parse_u64(&a[1], &len) && len <= MAX_BUF &&
          !parse_u64(&a[2], &off));
     return do_read(fd, len, 1, off);
 }
@@ -733,14 +765,14 @@ static int do_write(uint32_t fd, const tok_t *data, int positional, uint64_t off
 
 static int op_write(tok_t *a, int n) {
     uint32_t fd;
-    NEED(n == 2 && !parse_u32(&a[0], &fd));
+    NEED(n == 2 && !parse_fd(&a[0], &fd));
     return do_write(fd, &a[1], 0, 0);
 }
 
 static int op_pwrite(tok_t *a, int n) {
     uint32_t fd;
     uint64_t off;
-    NEED(n == 3 && !parse_u32(&a[0], &fd) && !parse_u64(&a[2], &off));
+    NEED(n == 3 && !parse_fd(&a[0], &fd) && !parse_u64(&a[2], &off));
     return do_write(fd, &a[1], 1, off);
 }
 
@@ -748,7 +780,7 @@ static int op_seek(tok_t *a, int n) {
     uint32_t fd;
     int64_t off;
     uint64_t whence, pos = 0;
-    NEED(n == 3 && !parse_u32(&a[0], &fd) && !parse_i64(&a[1], &off) &&
+    NEED(n == 3 && !parse_fd(&a[0], &fd) && !parse_i64(&a[1], &off) &&
          !parse_enum(&a[2], WHENCE, &whence) && whence <= 255);
     if (!fail(w_fd_seek((int32_t)fd, off, (int32_t)whence, P(&pos))))
         say("ok %llu\n", (unsigned long long)pos);
@@ -758,7 +790,7 @@ static int op_seek(tok_t *a, int n) {
 static int op_tell(tok_t *a, int n) {
     uint32_t fd;
     uint64_t pos = 0;
-    NEED(n == 1 && !parse_u32(&a[0], &fd));
+    NEED(n == 1 && !parse_fd(&a[0], &fd));
     if (!fail(w_fd_tell((int32_t)fd, P(&pos)))) say("ok %llu\n", (unsigned long long)pos);
     return 0;
 }
@@ -766,7 +798,7 @@ static int op_tell(tok_t *a, int n) {
 static int op_advise(tok_t *a, int n) {
     uint32_t fd;
     uint64_t off, len, advice;
-    NEED(n == 4 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &off) && !parse_u64(&a[2], &len) &&
+    NEED(n == 4 && !parse_fd(&a[0], &fd) && !parse_u64(&a[1], &off) && !parse_u64(&a[2], &len) &&
          !parse_enum(&a[3], ADVICE, &advice) && advice <= 255);
     if (!fail(w_fd_advise((int32_t)fd, (int64_t)off, (int64_t)len, (int32_t)advice))) say("ok\n");
     return 0;
@@ -775,7 +807,7 @@ static int op_advise(tok_t *a, int n) {
 static int op_allocate(tok_t *a, int n) {
     uint32_t fd;
     uint64_t off, len;
-    NEED(n == 3 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &off) && !parse_u64(&a[2], &len));
+    NEED(n == 3 && !parse_fd(&a[0], &fd) && !parse_u64(&a[1], &off) && !parse_u64(&a[2], &len));
     if (!fail(w_fd_allocate((int32_t)fd, (int64_t)off, (int64_t)len))) say("ok\n");
     return 0;
 }
@@ -783,7 +815,7 @@ static int op_allocate(tok_t *a, int n) {
 static int op_truncate(tok_t *a, int n) {
     uint32_t fd;
     uint64_t size;
-    NEED(n == 2 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &size));
+    NEED(n == 2 && !parse_fd(&a[0], &fd) && !parse_u64(&a[1], &size));
     if (!fail(w_fd_filestat_set_size((int32_t)fd, (int64_t)size))) say("ok\n");
     return 0;
 }
@@ -806,11 +838,11 @@ static int stat_target(tok_t *a, int n, int allow_fd, filestat_t *st, int32_t *e
     uint32_t fd;
     uint64_t lookup = 0;
     if (n == 1 && allow_fd) {
-        NEED(!parse_u32(&a[0], &fd));
+        NEED(!parse_fd(&a[0], &fd));
         *err = fd_stat(fd, st);
         return 0;
     }
-    NEED((n == 2 || n == 3) && !parse_u32(&a[0], &fd));
+    NEED((n == 2 || n == 3) && !parse_fd(&a[0], &fd));
     if (n == 3) NEED(!parse_lookup(&a[2], &lookup));
     *err = path_stat(fd, (uint32_t)lookup, &a[1], st);
     return 0;
@@ -860,7 +892,7 @@ static int op_inocheck(tok_t *a, int n) {
     uint32_t fd;
     entry_t *v;
     size_t cnt, same = 0, differ = 0;
-    NEED(n == 1 && !parse_u32(&a[0], &fd));
+    NEED(n == 1 && !parse_fd(&a[0], &fd));
     if (list_dir(fd, &v, &cnt)) return 0;
     char *names = calloc(1, 1);
     size_t nlen = 0;
@@ -893,7 +925,7 @@ static int op_inocheck(tok_t *a, int n) {
 static int op_fsettimes(tok_t *a, int n) {
     uint32_t fd;
     uint64_t atim, mtim, fst;
-    NEED(n == 4 && !parse_u32(&a[0], &fd) && !parse_u64(&a[1], &atim) && !parse_u64(&a[2], &mtim) &&
+    NEED(n == 4 && !parse_fd(&a[0], &fd) && !parse_u64(&a[1], &atim) && !parse_u64(&a[2], &mtim) &&
          !parse_flags(&a[3], FSTFLAGS, &fst) && fst <= 0xffff);
     if (!fail(w_fd_filestat_set_times((int32_t)fd, (int64_t)atim, (int64_t)mtim, (int32_t)fst)))
         say("ok\n");
@@ -903,7 +935,7 @@ static int op_fsettimes(tok_t *a, int n) {
 static int op_settimes(tok_t *a, int n) {
     uint32_t fd;
     uint64_t atim, mtim, fst, lookup = 0;
-    NEED((n == 5 || n == 6) && !parse_u32(&a[0], &fd) && !parse_u64(&a[2], &atim) &&
+    NEED((n == 5 || n == 6) && !parse_fd(&a[0], &fd) && !parse_u64(&a[2], &atim) &&
          !parse_u64(&a[3], &mtim) && !parse_flags(&a[4], FSTFLAGS, &fst) && fst <= 0xffff);
     if (n == 6) NEED(!parse_lookup(&a[5], &lookup));
     if (!fail(w_path_filestat_set_times((int32_t)fd, (int32_t)lookup, P(a[1].p), (int32_t)a[1].n,
@@ -915,7 +947,7 @@ static int op_settimes(tok_t *a, int n) {
 static int op_fdstat(tok_t *a, int n) {
     uint32_t fd;
     _Alignas(8) unsigned char b[24];
-    NEED((n == 1 || (n == 2 && tok_is(&a[1], "norights"))) && !parse_u32(&a[0], &fd));
+    NEED((n == 1 || (n == 2 && tok_is(&a[1], "norights"))) && !parse_fd(&a[0], &fd));
     if (fail(w_fd_fdstat_get((int32_t)fd, P(b)))) return 0;
     say("ok %s ", type_name(b[0]));
     put_flags(u16_at(b + 2), FDFLAGS);
@@ -929,7 +961,7 @@ static int op_fdstat(tok_t *a, int n) {
 static int op_setflags(tok_t *a, int n) {
     uint32_t fd;
     uint64_t flags;
-    NEED(n == 2 && !parse_u32(&a[0], &fd) && !parse_flags(&a[1], FDFLAGS, &flags) && flags <= 0xffff);
+    NEED(n == 2 && !parse_fd(&a[0], &fd) && !parse_flags(&a[1], FDFLAGS, &flags) && flags <= 0xffff);
     if (!fail(w_fd_fdstat_set_flags((int32_t)fd, (int32_t)flags))) say("ok\n");
     return 0;
 }
@@ -937,7 +969,7 @@ static int op_setflags(tok_t *a, int n) {
 static int op_setrights(tok_t *a, int n) {
     uint32_t fd;
     uint64_t base, inh;
-    NEED(n == 3 && !parse_u32(&a[0], &fd) && !parse_rights(&a[1], &base) && !parse_rights(&a[2], &inh));
+    NEED(n == 3 && !parse_fd(&a[0], &fd) && !parse_rights(&a[1], &base) && !parse_rights(&a[2], &inh));
     if (!fail(w_fd_fdstat_set_rights((int32_t)fd, (int64_t)base, (int64_t)inh))) say("ok\n");
     return 0;
 }
@@ -945,7 +977,7 @@ static int op_setrights(tok_t *a, int n) {
 /* ops of the form "OP DIRFD PATH" */
 static int op_dir_path(tok_t *a, int n, int32_t (*call)(int32_t, int32_t, int32_t)) {
     uint32_t fd;
-    NEED(n == 2 && !parse_u32(&a[0], &fd));
+    NEED(n == 2 && !parse_fd(&a[0], &fd));
     if (!fail(call((int32_t)fd, P(a[1].p), (int32_t)a[1].n))) say("ok\n");
     return 0;
 }
@@ -955,7 +987,7 @@ static int op_unlink(tok_t *a, int n) { return op_dir_path(a, n, w_path_unlink_f
 
 static int op_rename(tok_t *a, int n) {
     uint32_t fd1, fd2;
-    NEED(n == 4 && !parse_u32(&a[0], &fd1) && !parse_u32(&a[2], &fd2));
+    NEED(n == 4 && !parse_fd(&a[0], &fd1) && !parse_fd(&a[2], &fd2));
     if (!fail(w_path_rename((int32_t)fd1, P(a[1].p), (int32_t)a[1].n, (int32_t)fd2, P(a[3].p),
                             (int32_t)a[3].n)))
         say("ok\n");
@@ -965,7 +997,7 @@ static int op_rename(tok_t *a, int n) {
 static int op_link(tok_t *a, int n) {
     uint32_t fd1, fd2;
     uint64_t lookup = 0;
-    NEED((n == 4 || n == 5) && !parse_u32(&a[0], &fd1) && !parse_u32(&a[2], &fd2));
+    NEED((n == 4 || n == 5) && !parse_fd(&a[0], &fd1) && !parse_fd(&a[2], &fd2));
     if (n == 5) NEED(!parse_lookup(&a[4], &lookup));
     if (!fail(w_path_link((int32_t)fd1, (int32_t)lookup, P(a[1].p), (int32_t)a[1].n, (int32_t)fd2,
                           P(a[3].p), (int32_t)a[3].n)))
@@ -975,7 +1007,7 @@ static int op_link(tok_t *a, int n) {
 
 static int op_symlink(tok_t *a, int n) {
     uint32_t fd;
-    NEED(n == 3 && !parse_u32(&a[1], &fd));
+    NEED(n == 3 && !parse_fd(&a[1], &fd));
     if (!fail(w_path_symlink(P(a[0].p), (int32_t)a[0].n, (int32_t)fd, P(a[2].p), (int32_t)a[2].n)))
         say("ok\n");
     return 0;
@@ -984,7 +1016,7 @@ static int op_symlink(tok_t *a, int n) {
 static int op_readlink(tok_t *a, int n) {
     uint32_t fd;
     uint64_t len = 4096;
-    NEED((n == 2 || n == 3) && !parse_u32(&a[0], &fd));
+    NEED((n == 2 || n == 3) && !parse_fd(&a[0], &fd));
     if (n == 3) NEED(!parse_u64(&a[2], &len) && len <= MAX_BUF);
     unsigned char *buf = guarded(len);
     uint32_t used = 0;
@@ -1003,7 +1035,7 @@ static int op_readlink(tok_t *a, int n) {
 static int op_readdir(tok_t *a, int n) {
     uint32_t fd;
     uint64_t len = 4096, cookie = 0;
-    NEED(n >= 1 && n <= 3 && !parse_u32(&a[0], &fd));
+    NEED(n >= 1 && n <= 3 && !parse_fd(&a[0], &fd));
     if (n >= 2) NEED(!parse_u64(&a[1], &len) && len <= MAX_BUF);
     if (n == 3) NEED(!parse_u64(&a[2], &cookie));
     unsigned char *buf = guarded(len);
@@ -1034,7 +1066,7 @@ static int op_ls(tok_t *a, int n) {
     uint32_t fd;
     entry_t *v;
     size_t cnt;
-    NEED(n == 1 && !parse_u32(&a[0], &fd));
+    NEED(n == 1 && !parse_fd(&a[0], &fd));
     if (list_dir(fd, &v, &cnt)) return 0;
     qsort(v, cnt, sizeof *v, cmp_entry);
     say("ok");
@@ -1051,7 +1083,7 @@ static int op_ls(tok_t *a, int n) {
 
 static int op_renumber(tok_t *a, int n) {
     uint32_t from, to;
-    NEED(n == 2 && !parse_u32(&a[0], &from) && !parse_u32(&a[1], &to));
+    NEED(n == 2 && !parse_fd(&a[0], &from) && !parse_fd(&a[1], &to));
     if (!fail(w_fd_renumber((int32_t)from, (int32_t)to))) say("ok\n");
     return 0;
 }
@@ -1060,7 +1092,7 @@ static int op_prestat(tok_t *a, int n) {
     uint32_t fd;
     uint64_t buflen = UINT64_MAX;
     _Alignas(8) unsigned char b[8];
-    NEED((n == 1 || n == 2) && !parse_u32(&a[0], &fd));
+    NEED((n == 1 || n == 2) && !parse_fd(&a[0], &fd));
     if (n == 2) NEED(!parse_u64(&a[1], &buflen) && buflen <= MAX_BUF);
     if (fail(w_fd_prestat_get((int32_t)fd, P(b)))) return 0;
     if (b[0] != 0) {
