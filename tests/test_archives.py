@@ -790,3 +790,28 @@ def test_written_back_when_a_python_exception_unwinds_the_guest(tmp_path):
         vfswasi.run(guest("tree"), args=["tree", "write", "/a/x", "1", ";", "cat", "/a/x"],
                     preopens={"/a": mount.preopen}, stdout=stdout)
     assert _archive_contents(mount.archive) == {"x": b"1"}
+
+
+def test_wrapped_pyfs_archives_read_in_bounded_pieces(tmp_path):
+    # a SubFS of a ReadZipFS stays on PyFSBackend: its member stream is read 1 MiB at a time
+    from fs.zipfs import ReadZipFS
+
+    from vfswasi.backends.pyfs import PyFSBackend
+
+    data = _big_data()
+    path = _zip(tmp_path / "big.zip", [("sub/big", data)], compression=zipfile.ZIP_DEFLATED)
+    with ReadZipFS(str(path)) as zfs:
+        b = open_backend(zfs.opendir("/sub"))
+        assert isinstance(b, PyFSBackend)
+        f = b.open_file(b.root(), "big", read=True, write=False)
+        buf = bytearray(MEMBER)
+        tracemalloc.start()
+        try:
+            assert f.readinto(memoryview(buf), 0) == MEMBER
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        f.close()
+        b.close()
+    assert buf == data
+    assert peak < MEMBER // 4

@@ -106,6 +106,7 @@ _NAMESPACES = ("details", "link")
 _next_dev = itertools.count((2 << 48) + 1)
 
 _ZEROS = memoryview(bytes(64 * 1024))
+_READ_CHUNK = 1 << 20
 
 
 def _filetype(info: Info) -> int:
@@ -195,7 +196,9 @@ class PyFSFile(FileHandle):
                 view = memoryview(buf).cast("B")
                 total, size = 0, view.nbytes
                 while total < size:  # raw streams may return short counts before EOF
-                    n = self._f.readinto(view[total:] if total else view)
+                    # bounded pieces: a buffered stream's readinto (an archive member's) may
+                    # build a bytes copy of all it is asked for
+                    n = self._f.readinto(view[total : total + min(_READ_CHUNK, size - total)])
                     if not n:
                         break
                     total += n
