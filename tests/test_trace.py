@@ -227,3 +227,11 @@ def test_instances_in_one_store_share_nothing_but_the_sink():
         assert wasi.start(linker.instantiate(store, wasmtime.Module(default_engine(), small())),
                           store) == 3
     assert without_durations(lines).count("args_sizes_get([2], [4]) = 0") == 2
+
+
+def test_exit_codes_are_traced_as_the_i32_the_guest_passed():
+    wat = (f'(module (import "{P1}" "proc_exit" (func $e (param i32))) (memory (export "memory") 1)'
+           ' (func (export "_start") (call $e (i32.const -2))))')
+    lines: list[str] = []
+    assert vfswasi.run(wasmtime.wat2wasm(wat), trace=lines.append).exit_code == -2
+    assert lines == ["proc_exit(-2) = ?", "+++ exited with -2 +++"]

@@ -111,7 +111,8 @@ class Tracer:
                     emit(f"{call_line(values, False)} = {errno_name(errno)} <{took} µs>")
                 elif isinstance(e, (WASIExit, SystemExit)):
                     emit(f"{call_line(values, False)} = ?")
-                    emit(f"+++ exited with {e.code} +++")
+                    code = e.code if isinstance(e, SystemExit) else signed(e.code, 32)
+                    emit(f"+++ exited with {code} +++")
                 else:
                     emit(f"{call_line(values, False)} = ? <{took} µs>")
                     emit(f"+++ raised {type(e).__name__}: {e} +++")
@@ -233,7 +234,7 @@ _FLAGS: dict[str, type[Flags]] = {
     "fst_flags": Fstflags, "ri_flags": Riflags, "how": Sdflags,
 }
 _ENUMS: dict[str, type[IntEnum]] = {"clock_id": Clockid, "advice": Advice}
-_SIGNED = {("fd_seek", "offset")}  # filedelta
+_SIGNED = {("fd_seek", "offset"), ("proc_exit", "code")}  # filedelta; exit code (as Node)
 #: (syscall, pointer) -> the struct it fills, decoded after success
 _STRUCTS = {("fd_fdstat_get", "stat_ptr"): "fdstat", ("fd_filestat_get", "buf_ptr"): "filestat",
             ("path_filestat_get", "buf_ptr"): "filestat", ("fd_prestat_get", "buf_ptr"): "prestat"}
@@ -301,7 +302,7 @@ def _build(call: str, params: list[str]) -> list[Render]:
         elif p.startswith("rights") or p.endswith("_ptr") or p in ("buf", "argv", "environ"):
             renders.append(_hex(i))
         elif (call, p) in _SIGNED:
-            renders.append(_signed(i))
+            renders.append(_signed(i, 64 if SYSCALLS[call].sig[i] == "I" else 32))
         else:
             renders.append(_number(i))
     return renders
@@ -323,8 +324,12 @@ def _number(i: int) -> Render:
     return lambda ctx, v, ok: str(v[i])
 
 
-def _signed(i: int) -> Render:
-    return lambda ctx, v, ok: str(v[i] - (1 << 64) if v[i] >> 63 else v[i])
+def signed(value: int, bits: int) -> int:
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def _signed(i: int, bits: int) -> Render:
+    return lambda ctx, v, ok: str(signed(v[i], bits))
 
 
 def _hex(i: int) -> Render:
