@@ -280,6 +280,32 @@ def test_unsupported_sockets_are_type_errors(bad, message):
             value.close()
 
 
+#: echo one read from fd 3 back to it, then shut down its writing side
+ECHO_ONCE = """(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_shutdown" (func $shutdown (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 0x100))
+    (i32.store (i32.const 4) (i32.const 64))
+    (if (call $read (i32.const 3) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable))
+    (i32.store (i32.const 4) (i32.load (i32.const 8)))
+    (if (call $write (i32.const 3) (i32.const 0) (i32.const 1) (i32.const 8)) (then unreachable))
+    (call $exit (call $shutdown (i32.const 3) (i32.const 2)))))"""
+
+
+def test_a_connected_socket_is_a_stream():
+    a, b = socket.socketpair()
+    with a, b:
+        b.settimeout(TIMEOUT)
+        b.sendall(b"over a socketpair")
+        res = vfswasi.run(ECHO_ONCE.encode(), sockets=[a])
+        assert res.exit_code == 0  # sock_shutdown(WR) succeeded
+        assert read_to_eof(b) == b"over a socketpair"
+
+
 def test_a_bound_socket_is_put_into_listening_state():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
