@@ -278,8 +278,9 @@ def run(
 
     args defaults to [program name]; version defaults to every WASI ABI the module imports
     (a module importing both wasi_unstable and preview1 gets both, sharing one fd table).
-    sockets and trace are as for `WASI`. A trap propagates as `wasmtime.Trap` (the WASI instance is closed first), with what the
-    guest wrote so far as its `stdout` and `stderr` attributes.
+    sockets and trace are as for `WASI`. A trap propagates as `wasmtime.Trap` (the WASI
+    instance is closed first), with what the guest wrote so far as its `stdout` and `stderr`
+    attributes.
     """
     engine = engine or default_engine()
     module = load_module(wasm, engine)
