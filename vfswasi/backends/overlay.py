@@ -35,9 +35,9 @@ keeps the number it had in the lower (the upper's inode maps to it), so `d_ino` 
 change under the guest. Open directory handles are found again after renames by inode number.
 
 Limits: the lower must not change while it is overlaid (as with overlayfs); a lower spanning
-several host devices could show two entries with one inode number; a lower file's link count
-still counts names the guest removed; special files (FIFOs, devices) cannot be copied up
-(ENOTSUP when the guest would change one).
+several host devices could show two entries with one inode number; once copied up, a file's
+link count counts only its names inside the mount (a host file may have others elsewhere);
+special files (FIFOs, devices) cannot be copied up (ENOTSUP when the guest would change one).
 
 `Overlay.changes()` compares the merged view with the lower, path by path: *added* paths exist
 only in the merged view, *deleted* ones only in the lower (a directory's descendants are listed
@@ -590,6 +590,10 @@ class OverlayBackend(Backend):
         if s.filetype == _DIR:
             raise oserror(errno.EISDIR, name)
         rec = self._rec(d.node)
+        if not in_upper and s.filetype == _REG and s.nlink > 1:
+            # its other names must show one link fewer: copied up, they become upper links
+            self._copy_up(d, name, s)
+            in_upper = True
         if in_upper:
             self.upper.unlink(rec.upper, name)
         self._hide(d, rec, name, not in_upper)
@@ -605,10 +609,13 @@ class OverlayBackend(Backend):
         else:
             if self._ino(s2, in2) == ino1:
                 return  # the same name, or two hard links to one file: POSIX does nothing
-        # the checks in Linux's order: into-itself first, then kind and emptiness
+        # the checks in Linux's order: into-itself first, onto an ancestor of the source (the
+        # two "trap" checks of renameat2), then kind and emptiness
+        if s1.filetype == _DIR and self._within(d2.node, ino1):
+            raise oserror(errno.EINVAL, n2)
+        if s2 is not None and s2.filetype == _DIR and self._within(d1.node, self._ino(s2, in2)):
+            raise oserror(errno.ENOTEMPTY, n2)
         if s1.filetype == _DIR:
-            if self._within(d2.node, ino1):
-                raise oserror(errno.EINVAL, n2)
             if s2 is not None:
                 if s2.filetype != _DIR:
                     raise oserror(errno.ENOTDIR, n2)
