@@ -52,6 +52,7 @@ from .abi import (
     WasiError,
 )
 from .context import Context
+from .fastcall import errno_of
 from .syscalls import SYSCALLS
 from .syscalls.proc import WASIExit
 
@@ -92,8 +93,6 @@ class Tracer:
                 for name, (sig, fn, returns) in table.items()}
 
     def _traced(self, name: str, fn: Callable[..., Any], ctx: Context) -> Callable[..., None]:
-        from .fastcall import errno_of  # fastcall imports nothing from here; keep it that way
-
         renders = argument_renders(name)
         emit = self.emit
 
