@@ -139,3 +139,27 @@ def test_main_is_callable_in_process(capsys, cache, monkeypatch):
     assert main(["run", str(guest("sys")), "exit", "4"]) == 4
     assert main(["run", "--nope", "x.wasm"]) == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_a_failed_write_back_is_one_line_and_keeps_the_archive(tmp_path, cache, monkeypatch,
+                                                              capsys):
+    from vfswasi.backends.archive import WritableArchiveBackend
+    from vfswasi.cli import main
+
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("old.txt", "old\n")
+    before = archive.read_bytes()
+
+    def full_disk(self, *args):
+        raise OSError(28, "No space left on device (simulated)")
+
+    monkeypatch.setattr(WritableArchiveBackend, "_write_zip_member", full_disk)
+    monkeypatch.setenv("VFSWASI_CACHE_DIR", str(cache))
+    code = main(["run", "--mount", f"/a=zip+rw://{archive}", str(guest("tree")),
+                 "write", "/a/new.txt", "x"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("vfswasi: could not save the mounts after the run: OSError")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert archive.read_bytes() == before

@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import wasmtime
 
@@ -26,6 +27,9 @@ from . import __name__ as _package
 from .backends.overlay import Overlay
 from .modules import default_engine, imported_wasi_versions, load_module
 from .sockets import listen_tcp
+
+if TYPE_CHECKING:
+    from .api import WASI
 
 TRAP_EXIT = 134
 
@@ -172,19 +176,27 @@ def _main(argv: list[str]) -> int:
     finally:
         for sock in sockets:
             sock.close()  # the guest has its own duplicates
-    with _closing_overlays(overlays, report=opts.changes), wasi:
-        store = wasmtime.Store(default_engine())
-        try:
-            instance = wasi.instantiate(store, module)
-        except wasmtime.WasmtimeError as e:  # e.g. an import nobody provides
-            return _fail(f"cannot instantiate {opts.wasm}: {_first_line(str(e))}")
-        try:
-            return wasi.start(instance, store)
-        except TypeError as e:  # not a command (no _start, no memory, ...)
-            return _fail(f"cannot run {opts.wasm}: {e}")
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-            print(f"Error: failed to run main module `{opts.wasm}`\n\n{e}", file=sys.stderr)
-            return TRAP_EXIT
+    try:
+        with _closing_overlays(overlays, report=opts.changes), wasi:
+            return _run(wasi, module, opts.wasm)
+    except Exception as e:  # noqa: BLE001 - closing failed, e.g. an archive's write-back
+        return _fail(f"could not save the mounts after the run: {type(e).__name__}: {e}")
+
+
+def _run(wasi: WASI, module: wasmtime.Module, name: str) -> int:
+    """Instantiate and start; the guest's exit status, or one line for what went wrong."""
+    store = wasmtime.Store(default_engine())
+    try:
+        instance = wasi.instantiate(store, module)
+    except wasmtime.WasmtimeError as e:  # e.g. an import nobody provides
+        return _fail(f"cannot instantiate {name}: {_first_line(str(e))}")
+    try:
+        return wasi.start(instance, store)
+    except TypeError as e:  # not a command (no _start, no memory, ...)
+        return _fail(f"cannot run {name}: {e}")
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+        print(f"Error: failed to run main module `{name}`\n\n{e}", file=sys.stderr)
+        return TRAP_EXIT
 
 
 @contextmanager
