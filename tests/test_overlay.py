@@ -772,6 +772,24 @@ def test_overlay_preopen_forms(tmp_path):
     assert lower.tree() == TREE
 
 
+def test_files_put_into_the_upper_show_through(tmp_path):
+    lower = make_mount("memory", tmp_path, {"d": {"x": {"f": b"lower"}}, "keep": b"k"})
+    ov = vfswasi.overlay(lower.preopen)
+    ov.upper.makedirs("/d/x")  # a directory made there is opaque: the lower's d/x/f is hidden
+    ov.upper.writebytes("/d/x/injected", b"hi")
+    ov.upper.writebytes("/keep", b"replaced")
+    mount = Mount("overlay-memory", ov)
+    check_transcript(mount.kind, mount, """
+        ls 3                         -> ok d:dir keep:file
+        open 3 d/x oflags directory  -> ok 4
+        ls 4                         -> ok injected:file
+        inocheck 4                   -> ok same=2 differ=0
+        open 3 keep                  -> ok 5
+        read 5 100                   -> ok "replaced"
+    """)
+    assert ov.changes() == Changes(["d/x/injected"], ["d", "d/x", "keep"], ["d/x/f"])
+
+
 def test_a_missing_lower_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         vfswasi.overlay(tmp_path / "missing")

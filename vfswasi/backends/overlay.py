@@ -266,10 +266,16 @@ class OverlayBackend(Backend):
         rec = self._recs.get(d.node.ino)
         if rec is not None:
             try:
-                return True, self.upper.lstat(rec.upper, name)
+                s = self.upper.lstat(rec.upper, name)
             except FileNotFoundError:
                 if d.lower is None or name in rec.whiteouts:
                     raise
+            else:
+                if s.filetype == _DIR and self._upper_ino(s.ino) not in self._recs:
+                    # made in `Overlay.upper` through the PyFS API: a new, opaque directory
+                    ino = self._upper_ino(s.ino)
+                    self._recs[ino] = _Rec(self.upper.open_dir(rec.upper, name), ino, None, rec, 0)
+                return True, s
         return False, self.lower.lstat(d.lower, name)
 
     def _absent(self, d: _Dir, name: str) -> None:
@@ -829,7 +835,8 @@ class Overlay:
     @property
     def upper(self) -> MemoryFS:
         """The upper layer's MemoryFS: what the guest made or changed (whiteouts are kept
-        beside it, not in it)."""
+        beside it, not in it). Files added to it show through; a directory made in it hides
+        the lower one of the same name (it is opaque)."""
         return self.backend.upper.fs
 
     def changes(self) -> Changes:
