@@ -2,7 +2,7 @@
 
 Values come from `wasi_snapshot_preview1.witx` (WebAssembly/WASI, branch wasi-0.1).
 The three places where `wasi_unstable` differs (whence order, filestat, subscription_clock)
-live in `vfswasi.unstable`; everything here is shared by both ABIs.
+live in `vfswasi.context` (`Layout`, `UNSTABLE`); everything here is shared by both ABIs.
 """
 
 from __future__ import annotations
