@@ -48,12 +48,13 @@ def _require_dir_if_slashed(t: Target, kind: int | None) -> None:
         raise WasiError(Errno.NOTDIR)
 
 
-def _refuse_slashed_new_name(t: Target) -> None:
-    """A new link or symlink named "x/": x must be a directory, which it cannot become."""
+def _slashed_name_error(t: Target, *, if_dir: int) -> WasiError:
+    """The error for "x/" given to a call that cannot act on it: ENOENT when nothing is
+    there ("missing/", "dangling-link/"), `if_dir` for a directory, else ENOTDIR."""
     kind = _entry_kind(t)
     if kind is None:
-        raise WasiError(Errno.NOENT)
-    raise WasiError(Errno.EXIST if kind == _DIRECTORY else Errno.NOTDIR)
+        return WasiError(Errno.NOENT)
+    return WasiError(if_dir if kind == _DIRECTORY else Errno.NOTDIR)
 
 
 def _refuse_slashed_symlink(ctx: Context, d: DirEntry, path_ptr: int, path_len: int) -> None:
@@ -130,10 +131,7 @@ def path_unlink_file(ctx: Context, fd: int, path_ptr: int, path_len: int) -> Non
         if t.name is None:
             raise WasiError(Errno.ISDIR)
         if t.must_be_dir:
-            kind = _entry_kind(t)
-            if kind is None:
-                raise WasiError(Errno.NOENT)
-            raise WasiError(Errno.ISDIR if kind == _DIRECTORY else Errno.NOTDIR)
+            raise _slashed_name_error(t, if_dir=Errno.ISDIR)
         t.backend.unlink(t.parent, t.name)
 
 
@@ -152,7 +150,7 @@ def path_symlink(ctx: Context, old_path_ptr: int, old_path_len: int, fd: int, ne
         if t.name is None:
             raise WasiError(Errno.EXIST)
         if t.must_be_dir:
-            _refuse_slashed_new_name(t)
+            raise _slashed_name_error(t, if_dir=Errno.EXIST)  # a new link is no directory
         t.backend.symlink(target, t.parent, t.name)
 
 
@@ -179,7 +177,7 @@ def path_link(ctx: Context, old_fd: int, old_flags: int, old_path_ptr: int, old_
             if src.must_be_dir or kind == _DIRECTORY:
                 raise WasiError(Errno.PERM if kind == _DIRECTORY else Errno.NOTDIR)
             if dst.must_be_dir:
-                _refuse_slashed_new_name(dst)
+                raise _slashed_name_error(dst, if_dir=Errno.EXIST)
             src.backend.link(src.parent, src.name, dst.parent, dst.name)
 
 
@@ -212,10 +210,7 @@ def path_readlink(ctx: Context, fd: int, path_ptr: int, path_len: int, buf: int,
         if t.name is None:
             raise WasiError(Errno.INVAL)
         if t.must_be_dir:
-            kind = _entry_kind(t)
-            if kind is None:
-                raise WasiError(Errno.NOENT)  # "missing/", or "dangling-link/"
-            raise WasiError(Errno.INVAL if kind == _DIRECTORY else Errno.NOTDIR)
+            raise _slashed_name_error(t, if_dir=Errno.INVAL)
         target = encode_path(t.backend.readlink(t.parent, t.name))
     if target.startswith(b"/"):
         # Only a host-planted link can hold one; its target is the host's business (wasmtime
