@@ -484,10 +484,12 @@ class MemoryBackend(Backend):
                 return
             if getattr(d2, "_vfswasi_removed", False):
                 raise oserror(errno.ENOENT, n2)
-            # the checks in Linux's order: into-itself first, then kind and emptiness
+            # the checks in Linux's order: into-itself, onto an ancestor, then kind and emptiness
+            if src.is_dir and self._within(d2, src):
+                raise oserror(errno.EINVAL, n2)
+            if dst is not None and dst.is_dir and self._within(d1, dst):
+                raise oserror(errno.ENOTEMPTY, n2)  # the target contains the source
             if src.is_dir:
-                if self._within(d2, src):
-                    raise oserror(errno.EINVAL, n2)
                 if dst is not None:
                     if not dst.is_dir:
                         raise oserror(errno.ENOTDIR, n2)
