@@ -4,12 +4,12 @@ This is the sandbox. It follows WASI's `path-resolution.md` (the algorithm cap-s
 `openat2(RESOLVE_BENEATH)` is unavailable), identically for every backend:
 
 - a path is relative to its directory fd and may never leave it, not even for a moment
-  (`a/../../a` fails): absolute paths and `..` above the start give ENOTCAPABLE;
+  (`a/../../a` fails): absolute paths and `..` above the start give ESCAPE (EPERM);
 - components are walked one at a time through backend directory handles, so nothing but this
   module ever interprets `/`, `.` or `..`, and the stack of handles is what `..` pops;
 - symlinks are expanded here, never by a backend or the OS: intermediate ones always, the last
   one only with SYMLINK_FOLLOW (or a trailing slash); an absolute target fails with
-  ENOTCAPABLE; more than MAX_SYMLINKS expansions give ELOOP;
+  ESCAPE; more than MAX_SYMLINKS expansions give ELOOP;
 - a trailing `/` means the entry must be a directory; an empty path is ENOENT; NUL is EINVAL
   (checked when the path is read from guest memory).
 """
@@ -23,7 +23,12 @@ from typing import Any
 from .abi import Errno, Filetype, WasiError
 from .vfs import Backend, DirHandle, Stat
 
-MAX_SYMLINKS = 32  # as uvwasi and Linux's MAXSYMLINKS (40) order of magnitude
+#: The errno for any attempt to leave the sandbox. The spec allows ENOTCAPABLE or EPERM;
+#: wasmtime (cap-std) answers EPERM for every kind of escape, so we do too. (A missing
+#: *right* is still ENOTCAPABLE: that is a different refusal.)
+ESCAPE = Errno.PERM
+
+MAX_SYMLINKS = 40  # as Linux (MAXSYMLINKS) and cap-std, so wasmtime
 
 _SYMLINK = Filetype.SYMBOLIC_LINK
 _DIRECTORY = Filetype.DIRECTORY
@@ -85,7 +90,7 @@ def resolve(backend: Backend, base: DirHandle, path: str, *, follow: bool,
     if not path:
         raise WasiError(Errno.NOENT)
     if path[0] == "/":
-        raise WasiError(Errno.NOTCAPABLE)
+        raise WasiError(ESCAPE)
     stack: list[DirHandle] = [base]  # stack[0] is the caller's; the rest are ours
     try:
         return _walk(backend, stack, path, follow, follow_trailing)
@@ -109,7 +114,7 @@ def _walk(backend: Backend, stack: list[DirHandle], path: str, follow: bool,
             continue
         if name == "..":
             if len(stack) == 1:
-                raise WasiError(Errno.NOTCAPABLE)
+                raise WasiError(ESCAPE)
             backend.release_dir(stack.pop())
             if last:
                 return _self_target(backend, stack)
@@ -139,7 +144,7 @@ def _walk(backend: Backend, stack: list[DirHandle], path: str, follow: bool,
             if not target:
                 raise WasiError(Errno.NOENT)
             if target[0] == "/":
-                raise WasiError(Errno.NOTCAPABLE)
+                raise WasiError(ESCAPE)
             if target.endswith("/") and last:
                 trailing = True
             queue.extendleft(reversed([c for c in target.split("/") if c]))
