@@ -24,3 +24,30 @@ def test_readlink_of_missing_name_with_trailing_slash_is_noent(oracle_kind, tmp_
         readlink 3 d/                 -> err INVAL
         readlink 3 ld/                -> err INVAL
     """)
+
+
+def test_link_checks_the_new_name_before_refusing_a_directory(oracle_kind, tmp_path):
+    # Found by test_fs_differential: `link 3 "a" 3 "a"` with "a" a directory answered PERM.
+    # linkat(2) (and wasmtime) look up the source, then refuse a taken new name (EXIST, or the
+    # slashed-name errors), and only then a directory source (PERM). A trailing slash follows
+    # a final symlink on both sides.
+    mount = transcript(oracle_kind, tmp_path, {**TREE, "g": b"y"}, """
+        link 3 d 3 f                  -> err EXIST
+        link 3 d 3 d                  -> err EXIST
+        link 3 . 3 f                  -> err EXIST
+        link 3 d/ 3 f                 -> err EXIST
+        link 3 ld/ 3 f                -> err EXIST
+        link 3 f 3 ld/                -> err EXIST
+        link 3 d 3 new/               -> err NOENT
+        link 3 f 3 dang/              -> err NOENT
+        link 3 f 3 l/                 -> err NOTDIR
+        link 3 f/ 3 new               -> err NOTDIR
+        link 3 l/ 3 new               -> err NOTDIR
+        link 3 missing/ 3 f           -> err NOENT
+        link 3 d 3 new                -> err PERM
+        link 3 ld/ 3 new              -> err PERM
+        link 3 . 3 new                -> err PERM
+        link 3 f 3 new                -> ok
+        stat 3 new                    -> ok file size=1 nlink=2
+    """)
+    assert mount.tree()["new"] == b"x"

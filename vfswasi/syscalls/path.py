@@ -160,25 +160,31 @@ def path_link(ctx: Context, old_fd: int, old_flags: int, old_path_ptr: int, old_
     if old_flags & Lookupflags.SYMLINK_FOLLOW:
         # Linking through a symlink to its target: wasmtime refuses it, and so do we.
         raise WasiError(Errno.INVAL)
+    # A trailing slash follows a final symlink on both sides ("link/" names its directory),
+    # as POSIX and wasmtime do; only errors can come of it, since a directory is never linked.
     src_dir, src = _target(ctx, old_fd, Rights.PATH_LINK_SOURCE, old_path_ptr, old_path_len,
-                           follow=False, follow_trailing=False)
+                           follow=False)
     with src:
         dst_dir, dst = _target(ctx, new_fd, Rights.PATH_LINK_TARGET, new_path_ptr,
-                               new_path_len, follow=False, follow_trailing=False)
+                               new_path_len, follow=False)
         with dst:
             _same_mount(src_dir, dst_dir)
-            if src.name is None:
-                raise WasiError(Errno.PERM)  # hard links to directories
-            if dst.name is None:
-                raise WasiError(Errno.EXIST)
-            kind = _entry_kind(src)
+            # Linux's linkat(2) order (wasmtime's too): the source must exist, then the new
+            # name must be free, and only then is a directory source refused.
+            kind = _DIRECTORY if src.name is None else _entry_kind(src)
             if kind is None:
                 raise WasiError(Errno.NOENT)
-            if src.must_be_dir or kind == _DIRECTORY:
-                raise WasiError(Errno.PERM if kind == _DIRECTORY else Errno.NOTDIR)
+            if src.must_be_dir and kind != _DIRECTORY:
+                raise WasiError(Errno.NOTDIR)
+            if dst.name is None:
+                raise WasiError(Errno.EXIST)
             if dst.must_be_dir:
                 raise _slashed_name_error(dst, if_dir=Errno.EXIST)
-            src.backend.link(src.parent, src.name, dst.parent, dst.name)
+            if _entry_kind(dst) is not None:
+                raise WasiError(Errno.EXIST)
+            if kind == _DIRECTORY:
+                raise WasiError(Errno.PERM)  # hard links to directories
+            src.backend.link(src.parent, src.name, dst.parent, dst.name)  # type: ignore[arg-type]
 
 
 @syscall("iiiiii")
