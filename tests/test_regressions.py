@@ -51,3 +51,22 @@ def test_link_checks_the_new_name_before_refusing_a_directory(oracle_kind, tmp_p
         stat 3 new                    -> ok file size=1 nlink=2
     """)
     assert mount.tree()["new"] == b"x"
+
+
+def test_open_creat_with_a_trailing_slash_is_isdir(oracle_kind, tmp_path):
+    # Found by test_fs_differential: `open 3 "b/" oflags creat,excl` with "b" a directory
+    # answered EXIST. Linux's open(2) (and wasmtime) refuse O_CREAT of "x/" with EISDIR before
+    # looking at what x is; without the slash the usual answers stand.
+    mount = transcript(oracle_kind, tmp_path, TREE, """
+        open 3 d/ oflags creat,excl   -> err ISDIR
+        open 3 f/ oflags creat,excl   -> err ISDIR
+        open 3 f/ oflags creat        -> err ISDIR
+        open 3 l/ oflags creat        -> err ISDIR
+        open 3 ld/ oflags creat,excl  -> err ISDIR
+        open 3 dang/ oflags creat     -> err ISDIR
+        open 3 new/ oflags creat,excl -> err ISDIR
+        open 3 d oflags creat,excl    -> err EXIST
+        open 3 . oflags creat,excl    -> err EXIST
+        open 3 f/ oflags trunc rights read,write -> err NOTDIR
+    """)
+    assert mount.tree() == TREE

@@ -251,6 +251,9 @@ def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int
     inheriting = rights_inheriting & d.rights_inheriting
     with t:
         kind = Filetype.DIRECTORY if t.name is None else _entry_kind(t)
+        if oflags & Oflags.CREAT and t.must_be_dir and t.name is not None:
+            # O_CREAT of "x/": Linux (and wasmtime) refuse the slash before anything else
+            raise WasiError(Errno.ISDIR)
         if kind is not None and exclusive:
             raise WasiError(Errno.EXIST)
         if kind == _DIRECTORY:
