@@ -144,8 +144,8 @@ def path_symlink(ctx: Context, old_path_ptr: int, old_path_len: int, fd: int, ne
     if target.startswith("/"):
         # Absolute targets could never resolve inside the sandbox (wasmtime refuses them too).
         raise WasiError(Errno.PERM)
-    _, t = _target(ctx, fd, Rights.PATH_SYMLINK, new_path_ptr, new_path_len, follow=False,
-                   follow_trailing=False)
+    # "x/" follows a final symlink, only to choose the error (as path_link and wasmtime)
+    _, t = _target(ctx, fd, Rights.PATH_SYMLINK, new_path_ptr, new_path_len, follow=False)
     with t:
         if t.name is None:
             raise WasiError(Errno.EXIST)
