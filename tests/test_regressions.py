@@ -87,3 +87,20 @@ def test_symlink_named_through_a_slashed_symlink_follows_it(oracle_kind, tmp_pat
         symlink x 3 dang              -> err EXIST
     """)
     assert mount.tree() == {**TREE, "loop": Symlink("loop")}
+
+
+def test_open_creat_slash_does_not_expand_the_final_symlink(oracle_kind, tmp_path):
+    # Found by test_fs_differential: `open 3 "a/" oflags creat,excl` with "a" a symlink loop
+    # answered LOOP, and with "l" -> "missing/x/" NOENT. The slash is refused (ISDIR) before the
+    # final component is looked at; the directories leading to it still answer first.
+    spec = {**TREE, "loop": Symlink("loop"), "deep": Symlink("missing/x/")}
+    mount = transcript(oracle_kind, tmp_path, spec, """
+        open 3 loop/ oflags creat,excl -> err ISDIR
+        open 3 loop/ oflags creat     -> err ISDIR
+        open 3 deep/ oflags creat     -> err ISDIR
+        open 3 deep oflags creat      -> err NOENT
+        open 3 missing/x/ oflags creat -> err NOENT
+        open 3 f/x/ oflags creat      -> err NOTDIR
+        open 3 loop/                  -> err LOOP
+    """)
+    assert mount.tree() == spec

@@ -245,7 +245,13 @@ def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int
     exclusive = oflags & Oflags.CREAT and oflags & Oflags.EXCL
     # CREAT|EXCL never follows a final symlink, not even a dangling one (POSIX O_EXCL).
     follow = bool(dirflags & Lookupflags.SYMLINK_FOLLOW) and not exclusive
-    d, t = _target(ctx, fd, needed, path_ptr, path_len, follow=follow)
+    d = ctx.fds.dir(fd, needed)
+    path = ctx.mem.path(path_ptr, path_len)
+    # O_CREAT of "x/" is ISDIR whatever x is (checked below): like Linux and wasmtime, never
+    # expand a final symlink for it, so its loops or dangling parents cannot answer first.
+    slashed_create = bool(oflags & Oflags.CREAT) and path.endswith("/")
+    t = resolve(d.backend, d.handle, path, follow=follow and not slashed_create,
+                follow_trailing=not slashed_create)
     # New rights: what was asked for, within what the directory lets its children have.
     base = rights_base & d.rights_inheriting
     inheriting = rights_inheriting & d.rights_inheriting
