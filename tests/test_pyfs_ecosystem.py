@@ -132,3 +132,30 @@ def test_nested_mount_order_does_not_matter():
     inner = memfs({"/deep.txt": "inner\n"})
     for preopens in ({"/": root, "/a/b": inner}, {"/a/b": inner, "/": root}):
         assert tree("cat /a/b/deep.txt", preopens=preopens) == (0, "inner\n")
+
+
+@pytest.mark.parametrize("composite", ["mountfs", "multifs"])
+def test_host_symlinks_inside_composites_of_osfs_do_not_leak(tmp_path, composite):
+    # MountFS/MultiFS have no single host root, so they go through the generic adapter, whose
+    # OSFS would follow host links; the adapter must show them as links to the resolver.
+    from fs.osfs import OSFS
+
+    host, outside = tmp_path / "host", tmp_path / "outside"
+    host.mkdir()
+    outside.mkdir()
+    (outside / "secret.txt").write_text("SECRET\n")
+    (host / "fine.txt").write_text("ok\n")
+    (host / "evil").symlink_to(outside / "secret.txt")
+    (host / "evildir").symlink_to("../outside")
+    if composite == "mountfs":
+        fs_, base = MountFS(), "/m/host"
+        fs_.mount("/host", OSFS(str(host)))
+    else:
+        fs_, base = MultiFS(), "/m"
+        fs_.add_fs("h", OSFS(str(host)))
+    code, out = tree(f"cat {base}/fine.txt", f"cat {base}/evil", f"cat {base}/evildir/secret.txt",
+                     preopens={"/m": fs_})
+    assert code == 1
+    assert "SECRET" not in out
+    assert out.splitlines()[0] == "ok"
+    assert out.splitlines()[1] == f"cat: {base}/evil: Operation not permitted"
