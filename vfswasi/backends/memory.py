@@ -29,7 +29,9 @@ a hard-linked file through the PyFS API leaves its link count one too high.
 from __future__ import annotations
 
 import errno
+import io
 import itertools
+import mmap
 import sys
 import threading
 import time
@@ -174,6 +176,7 @@ def _stat(entry: _DirEntry, dev: int) -> Stat:
 def _grow(entry: _DirEntry, size: int) -> None:
     """Extend a file with zeros to `size` bytes (caller holds entry.lock, size > current)."""
     bio = entry._bytes_file
+    _reserve(bio, size)
     bio.seek(size - 1)
     bio.write(b"\0")  # BytesIO zero-fills the gap between the old end and a write past it
 
@@ -181,6 +184,25 @@ def _grow(entry: _DirEntry, size: int) -> None:
 def _check_size(size: int) -> None:
     if size > _MAX_SIZE:
         raise oserror(errno.EFBIG)
+
+
+# Growing a file by at least this much first makes sure the memory can be had (`_reserve`).
+_RESERVE_FROM = 1 << 20
+
+
+def _reserve(bio: io.BytesIO, size: int) -> None:
+    """ENOSPC unless `bio` can grow to `size` bytes (caller holds the entry's lock).
+
+    When CPython's BytesIO cannot enlarge its buffer it frees it: the file's data is gone and
+    every later call raises ValueError. So before a large growth (a guest's ftruncate or pwrite
+    at 1 TiB), map that much memory, untouched and so free, and give it back at once; the OS
+    refuses what it would refuse BytesIO (which over-allocates by 1/8)."""
+    if size - bio.seek(0, 2) < _RESERVE_FROM:
+        return
+    try:
+        mmap.mmap(-1, size + size // 8 + 1).close()
+    except (OSError, OverflowError, MemoryError):
+        raise oserror(errno.ENOSPC) from None
 
 
 # --- open files -----------------------------------------------------------------------------------
@@ -217,6 +239,7 @@ class MemoryFile(FileHandle):
         _check_size(offset + len(data))
         bio = self._bio
         with self._lock:
+            _reserve(bio, offset + len(data))
             bio.seek(offset)
             try:
                 n = bio.write(data)  # zero-fills from the old EOF up to `offset`
