@@ -22,7 +22,7 @@ _COMMON = {
                               HealthCheck.filter_too_much],
 }
 
-settings.register_profile("ci", max_examples=60, stateful_step_count=30, **_COMMON)
+settings.register_profile("ci", max_examples=100, stateful_step_count=30, **_COMMON)
 settings.register_profile("dev", max_examples=10, stateful_step_count=15, **_COMMON)
-settings.register_profile("deep", max_examples=2000, stateful_step_count=60, **_COMMON)
+settings.register_profile("deep", max_examples=1000, stateful_step_count=50, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

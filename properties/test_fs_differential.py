@@ -1,13 +1,19 @@
 """Differential state machine: random filesystem-op sequences on every backend and on
 wasmtime's own WASI (the oracle) must print the same results and leave the same tree.
 
+Subjects (`differential.SUBJECTS`): vfswasi over a host directory, a MemoryFS, an overlay of
+each (`vfswasi.overlay`, whose lower must come out untouched), writable tar and zip archives
+(`tar+rw://`, `zip+rw://`, read back from the file after the write-back; zip sits out starting
+trees with hard links, which it cannot hold), and wasmtime's WASI on a host directory.
+
 Rules append fsops lines to a script; nothing runs per step. The `check` rule (and the
 teardown) runs the whole script so far, from the same starting tree, once per subject, in ONE
-guest invocation each (see `differential.py`), and compares the transcripts line by line and the
-final trees (names, types, contents, symlink targets, hard-link groups) and that nothing beside
-a host mount changed. `check` is a rule rather than only the teardown so that hypothesis can
-cut a failing run short right after the op that diverged: a failure seen only in teardown
-cannot shrink the number of steps.
+guest invocation each, and compares the transcripts line by line and the final trees (names,
+types, contents, symlink targets, hard-link groups) and that nothing beside a host mount
+changed. `check` is a rule rather than only the teardown so that hypothesis can cut a failing
+run short right after the op that diverged: a failure seen only in teardown cannot shrink the
+number of steps. Where wasmtime and vfswasi may differ, `differential.ORACLE_DIFFERENCES`
+says why (or that wasmtime departs from the spec, and vfswasi keeps to it).
 
 The namespace is small and adversarial: a handful of names (with a space, a control byte and
 a non-ASCII letter), "." and "..", trailing slashes, symlinks to files, directories, missing
@@ -110,6 +116,7 @@ class FsDifferential(RuleBasedStateMachine):
         self.tree: Tree = {}
         self.ops: list[str] = []
         self.opens = 0  # open lines so far: the next one's register is $opens
+        self.checked = 0  # how many ops the last comparison covered
 
     def emit(self, line: str) -> None:
         self.ops.append(line)
@@ -264,9 +271,10 @@ class FsDifferential(RuleBasedStateMachine):
     def check(self) -> None:
         """Compare everything so far (also a point where a failing run can stop short)."""
         run_everywhere(self.tree, self.ops)
+        self.checked = len(self.ops)
 
     def teardown(self) -> None:
-        if self.ops:
+        if len(self.ops) > self.checked:
             run_everywhere(self.tree, self.ops)
 
 
