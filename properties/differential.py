@@ -273,11 +273,6 @@ _RMDIR_SLASH = (
 #: Where wasmtime's WASI answers differently from vfswasi and both are allowed, or where
 #: wasmtime departs from the spec and vfswasi keeps to it. Nothing else may differ.
 ORACLE_DIFFERENCES: list[Difference] = [
-    Difference(
-        None, "err PERM", "err NOTCAPABLE",
-        "a path that leaves the sandbox (absolute, '..' above the preopen, through a symlink): "
-        "wasmtime says PERM, vfswasi NOTCAPABLE, the errno path-resolution.md names; both "
-        "mean refused (tests/fsops.py calls the pair REFUSED)"),
     Difference(("rmdir",), "err INVAL", "ok", _RMDIR_SLASH, diverges=True, line=_SLASHED),
     Difference(("rmdir",), "err INVAL", "err NOTEMPTY", _RMDIR_SLASH, line=_SLASHED),
     Difference(
