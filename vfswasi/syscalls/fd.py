@@ -69,12 +69,23 @@ def _seekable(ctx: Context, fd: int, right: int) -> FileEntry:
     return ctx.fds.file(fd, right)
 
 
+#: Host file offsets are signed 64-bit: a range past this is EINVAL (as wasmtime answers),
+#: never handed to a backend (os.preadv would raise OverflowError, not OSError).
+_MAX_OFFSET = (1 << 63) - 1
+
+
+def _check_range(at: int, length: int) -> None:
+    if at + length > _MAX_OFFSET:
+        raise WasiError(Errno.INVAL)
+
+
 def _read_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
     readinto = entry.handle.readinto
     total = 0
     for buf in bufs:
         if not buf:
             continue
+        _check_range(offset + total, len(buf))
         n = readinto(buf, offset + total)
         total += n
         if n < len(buf):
@@ -90,6 +101,7 @@ def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
     total = 0
     for buf in bufs:
         if buf:
+            _check_range(offset + total, len(buf))
             total += write(buf, offset + total)
     if entry.fdflags & _SYNC_FDFLAGS:
         entry.handle.sync()  # the guest asked for O_SYNC/O_DSYNC: durable before we answer
