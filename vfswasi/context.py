@@ -12,8 +12,11 @@ import struct
 from dataclasses import dataclass
 
 from .abi import FILESTAT, SUBSCRIPTION_CLOCK, Errno, Fields, WasiError, Whence
+from .clocks import RealClock, SystemEntropy
+from .control import RunControl
 from .fdtable import FdTable
 from .guestmem import GuestMemory
+from .limits import Limits, Usage
 from .vfs import Stat
 
 MODULE_NAMES = {"preview1": "wasi_snapshot_preview1", "unstable": "wasi_unstable"}
@@ -56,16 +59,26 @@ LAYOUTS = {"preview1": PREVIEW1, "unstable": UNSTABLE}
 
 
 class Context:
-    """Everything a syscall may touch: guest memory, fds, args, environment, ABI layout."""
+    """Everything a syscall may touch: guest memory, fds, args, environment, ABI layout,
+    and the instance's limits, stop state, clock, entropy and usage counters."""
 
-    def __init__(self, version: str, args: list[bytes], env: list[bytes]) -> None:
+    def __init__(self, version: str, args: list[bytes], env: list[bytes], *,
+                 limits: Limits | None = None, clock: RealClock | None = None,
+                 entropy: SystemEntropy | None = None) -> None:
         self.version = version
         self.layout = LAYOUTS[version]
         self.mem = GuestMemory()
-        self.fds = FdTable()
+        self.limits = limits if limits is not None else Limits()
+        self.fds = FdTable(self.limits.max_open_fds)
         self.args = args  # each NUL-terminated
         self.env = env  # each b"KEY=VALUE\0"
         self.args_sizes = (len(args), sum(map(len, args)))
+        self.control = RunControl(self.limits)
+        #: where clock_time_get, poll_oneoff's clocks and memory mounts' file times come from
+        self.clock = clock if clock is not None else RealClock()
+        #: where random_get's bytes come from
+        self.entropy = entropy if entropy is not None else SystemEntropy()
+        self.usage = Usage()
 
     def for_version(self, version: str) -> Context:
         """This same world (memory, fds, args, environment) seen through another ABI: a

@@ -85,8 +85,9 @@ class StreamEntry(Entry):
 
 
 class FdTable:
-    def __init__(self) -> None:
+    def __init__(self, max_open: int | None = None) -> None:
         self._fds: dict[int, Entry] = {}
+        self.max_open = max_open  # EMFILE past this many open fds (None: no cap)
 
     def __contains__(self, fd: int) -> bool:
         return fd in self._fds
