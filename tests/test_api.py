@@ -317,6 +317,9 @@ def test_one_wasi_linked_into_two_stores_uses_each_stores_memory():
         linker = wasmtime.Linker(ENGINE)
         wasi.link(linker)
         first, second = wasmtime.Store(ENGINE), wasmtime.Store(ENGINE)
+        # stores the WASI never saw: an epoch engine's store needs its deadline first
+        wasi.prepare_store(first)
+        wasi.prepare_store(second)
         mod = module(wat)
         one = linker.instantiate(first, mod)
         assert one.exports(first)["argc"](first) == 3

@@ -8,6 +8,18 @@
 from .abi import Errno, WasiError
 from .api import WASI, RunResult, WASIExit, archive, run
 from .backends.overlay import Overlay, overlay
+from .limits import (
+    LimitExceeded,
+    Limits,
+    MemoryLimitExceeded,
+    OutOfFuel,
+    Quota,
+    Terminated,
+    Timeout,
+    Usage,
+)
+from .modules import engine
 
 __all__ = ["WASI", "RunResult", "WASIExit", "run", "archive", "overlay", "Overlay", "Errno",
-           "WasiError"]
+           "WasiError", "Limits", "Quota", "Usage", "LimitExceeded", "Timeout", "OutOfFuel",
+           "MemoryLimitExceeded", "Terminated", "engine"]

@@ -18,8 +18,10 @@ from __future__ import annotations
 import io
 import os
 import socket
+import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import wasmtime
@@ -27,16 +29,22 @@ import wasmtime
 from . import syscalls
 from .abi import RIGHTS_DIR, RIGHTS_DIR_INHERITING, RIGHTS_TTY, Rights
 from .backends import open_backend
+from .clocks import SeededEntropy, VirtualClock
 from .context import MODULE_NAMES, Context
+from .control import EpochTicker, configure_store, signals_stop, stop_exception
 from .fastcall import HostFunctions
 from .fdtable import DirEntry, StreamEntry
+from .limits import LimitExceeded, Limits, MemoryLimitExceeded, Usage
 from .modules import WasmSource, default_engine, imported_wasi_versions, load_module
 from .sockets import socket_entry
 from .stdio import StdioSpec, open_stream
 from .syscalls.proc import WASIExit
 from .trace import TraceSpec, open_tracer
 
-__all__ = ["WASI", "WASIExit", "RunResult", "run", "archive"]
+__all__ = ["WASI", "WASIExit", "RunResult", "run", "archive", "Deterministic"]
+
+#: `deterministic=` takes a seed (an int), True (seed 0), or None/False (the real world)
+Deterministic = int | bool | None
 
 
 def archive(source: Any, **options: Any) -> Any:
@@ -64,6 +72,10 @@ class WASI:
     the guest gets duplicates, so yours stay open.
     trace: log every WASI call strace-style to a file object, a path or a callable taking
     a line (see `vfswasi.trace`); None (the default) costs nothing.
+    limits: a `vfswasi.Limits` for the instance's whole life (default: `Limits()`, whose
+    defaults keep the host alive; `Limits.none()` lifts them).
+    deterministic: a seed (or True for 0): virtual clocks, seeded `random_get`, and
+    virtual times and stable numbers on memory-backed mounts (see `vfswasi.clocks`).
     """
 
     def __init__(
@@ -79,21 +91,37 @@ class WASI:
         stderr: StdioSpec = 2,
         sockets: Iterable[socket.socket] = (),
         trace: TraceSpec = None,
+        limits: Limits | None = None,
+        deterministic: Deterministic = None,
         fast: bool = True,
     ) -> None:
         versions = (version,) if isinstance(version, str) else tuple(dict.fromkeys(version))
         if not versions or any(v not in MODULE_NAMES for v in versions):
             raise ValueError(f"version must be one of {sorted(MODULE_NAMES)} (or several), "
                              f"not {version!r}")
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a vfswasi.Limits, not {type(limits).__name__}")
+        self._closed = False
         self.version, self.versions = versions[0], versions
         self.return_on_exit = return_on_exit
+        self.limits = limits if limits is not None else Limits()
+        self.seed = _seed(deterministic)
         self._tracer = open_tracer(trace)
+        world = {} if self.seed is None else {"clock": VirtualClock(),
+                                              "entropy": SeededEntropy(self.seed)}
         self.ctx = Context(
             self.version,
             [_c_string(a) for a in args],
             [_c_string(f"{k}={v}") for k, v in (env or {}).items()],
+            limits=self.limits,
+            **world,
         )
+        if self.seed is not None:
+            self.ctx.dev_numbers = {}  # device numbers as the guest sees them: stable per run
         self._backends = []
+        self._stores: weakref.WeakSet[wasmtime.Store] = weakref.WeakSet()
+        self._tickers: list[EpochTicker] = []
+        self._started_at: tuple[float, float] | None = None
         fds = self.ctx.fds
         fds.insert(StreamEntry(open_stream(stdin, "stdin"), _STDIN_RIGHTS))
         fds.insert(StreamEntry(open_stream(stdout, "stdout"), _STDOUT_RIGHTS))
@@ -102,6 +130,7 @@ class WASI:
             for guest_path, spec in (preopens or {}).items():
                 backend = open_backend(spec)
                 self._backends.append(backend)
+                self._attach(backend, guest_path)
                 fds.insert(DirEntry(backend, backend.root(), RIGHTS_DIR, RIGHTS_DIR_INHERITING,
                                     owned=False, preopen=guest_path))
             for sock in sockets:
@@ -110,11 +139,29 @@ class WASI:
         except BaseException:
             self.close()
             raise
+        for _fd, entry in fds.items():
+            if isinstance(entry, StreamEntry):
+                entry.stream.control = self.ctx.control
         self._hosts = {v: self._host_functions(self.ctx.for_version(v), fast) for v in versions}
         self._store: wasmtime.Store | None = None
         self._started = False
-        self._closed = False
         self.wasi_import: dict[str, wasmtime.Func] = {}
+
+    def _attach(self, backend: Any, guest_path: str) -> None:
+        """Give a mount this instance's storage account and clock."""
+        # TODO(wiring): the storage account, once backends take one
+        use_clock = getattr(backend, "use_clock", None)
+        if use_clock is not None:
+            use_clock(self.ctx.clock)
+
+    @property
+    def usage(self) -> Usage:
+        """What the instance has used so far (complete once `start()` returned)."""
+        usage = self.ctx.usage
+        usage.calls.clear()
+        for host in self._hosts.values():
+            usage.calls.update(host.call_counts())
+        return usage
 
     def _host_functions(self, ctx: Context, fast: bool) -> HostFunctions:
         table = syscalls.bind(ctx)
@@ -123,7 +170,7 @@ class WASI:
             table["proc_exit"] = (sig, _exit_process, returns)
         if self._tracer is not None:  # only then: untraced calls go straight to the syscall
             table = self._tracer.wrap(table, ctx)
-        return HostFunctions(table, ctx.mem, fast=fast)
+        return HostFunctions(table, ctx.mem, fast=fast, control=ctx.control)
 
     @property
     def module_name(self) -> str:
@@ -143,8 +190,31 @@ class WASI:
         for version, host in self._hosts.items():
             host.define(linker, MODULE_NAMES[version])
 
+    def prepare_store(self, store: wasmtime.Store) -> None:
+        """Apply this instance's limits to `store` (an epoch deadline and the stop callback,
+        the memory cap, fuel). `instantiate`, `get_import_object`, `start` and `initialize`
+        do it; call it yourself before running wasm in a store of an epoch-interruption
+        engine (such as `vfswasi.engine()`) that none of those has seen."""
+        if store in self._stores:
+            return
+        self._stores.add(store)
+        configure_store(store, self.ctx.control)
+        limits = self.limits
+        if limits.max_memory is not None:
+            store.set_limits(memory_size=limits.max_memory)
+        if limits.fuel is not None:
+            try:
+                store.set_fuel(limits.fuel)
+            except wasmtime.WasmtimeError:
+                raise ValueError("Limits.fuel needs an engine with fuel metering: "
+                                 "vfswasi.engine(fuel=True), or let run() choose") from None
+        ticker = EpochTicker.of(store.engine)
+        ticker.acquire(self.ctx.control)
+        self._tickers.append(ticker)
+
     def get_import_object(self, store: wasmtime.Store) -> dict[str, dict[str, wasmtime.Func]]:
         """Node's getImportObject(): {module name: {function name: Func}} in `store`."""
+        self.prepare_store(store)
         self._store = store
         imports = {MODULE_NAMES[v]: host.funcs(store) for v, host in self._hosts.items()}
         self.wasi_import = imports[self.module_name]
@@ -156,6 +226,7 @@ class WASI:
         if linker is None:
             linker = wasmtime.Linker(store.engine)
         self.link(linker)
+        self.prepare_store(store)
         self._store = store
         return linker.instantiate(store, module)
 
@@ -164,19 +235,74 @@ class WASI:
     def start(self, instance: wasmtime.Instance, store: wasmtime.Store | None = None) -> int:
         """Run a command's `_start`; returns its exit code, 0 when `_start` returns, as Node
         (the code is the signed i32 the guest passed to proc_exit). With return_on_exit=False,
-        proc_exit raises SystemExit instead: the WASI instance is closed and the process exits."""
+        proc_exit raises SystemExit instead: the WASI instance is closed and the process exits.
+
+        A limit that stops the run raises its `LimitExceeded`; Ctrl-C raises
+        KeyboardInterrupt and SIGTERM `vfswasi.Terminated` (exit 143), after the guest was
+        unwound (close the instance, or use `run()`/`with`, to save the mounts)."""
         store = self._claim(instance, store, "_start", forbidden="_initialize")
-        try:
-            instance.exports(store)["_start"](store)  # type: ignore[operator]
-            code = 0
-        except WASIExit as e:
-            code = _signed32(e.code)
-        except SystemExit:
-            self.close()  # flushes stdio too
-            raise
-        finally:
-            self._flush()
+        control = self.ctx.control
+        code = 0
+        with signals_stop(control):
+            try:
+                instance.exports(store)["_start"](store)  # type: ignore[operator]
+            except WASIExit as e:
+                code = _signed32(e.code)
+            except SystemExit:
+                self.close()  # flushes stdio too
+                raise
+            except Exception as e:
+                stop = stop_exception(control, e) or self._memory_exhausted(instance, store)
+                if stop is None:
+                    raise
+                self.ctx.usage.limit = getattr(stop, "limit", control.reason)
+                raise stop from None
+            finally:
+                self._flush()
+                self._account(instance, store)
+        if control.reason is not None:  # a stop asked just as the guest returned
+            raise stop_exception(control, None)  # type: ignore[misc]
+        if code != 0 and (stop := self._memory_exhausted(instance, store)) is not None:
+            self.ctx.usage.limit = stop.limit
+            raise stop
         return code
+
+    def _memory_exhausted(self, instance: wasmtime.Instance,
+                          store: wasmtime.Store) -> LimitExceeded | None:
+        """A guest whose memory.grow hit `max_memory` sees -1 and usually aborts or exits
+        non-zero; wasmtime does not say why, nor how much the failed grow asked for. So a
+        failed run whose memory is within a sixteenth of the limit (at least 2 MiB) is
+        taken to have run out of it: allocators grow in steps much smaller than that."""
+        limit = self.limits.max_memory
+        if limit is None:
+            return None
+        memory = instance.exports(store).get("memory")
+        margin = max(2 << 20, limit // 16)
+        if isinstance(memory, wasmtime.Memory) and memory.data_len(store) + margin > limit:
+            return MemoryLimitExceeded(f"the guest's memory reached max_memory ({limit} bytes)")
+        return None
+
+    def _begin(self) -> None:
+        self.ctx.control.begin()
+        if self._started_at is None:
+            self._started_at = (time.monotonic(), time.process_time())
+
+    def _account(self, instance: wasmtime.Instance, store: wasmtime.Store) -> None:
+        """Fill in the usage report's totals (see `Usage`)."""
+        usage = self.ctx.usage
+        if self._started_at is not None:
+            usage.wall_time = time.monotonic() - self._started_at[0]
+            usage.cpu_time = time.process_time() - self._started_at[1]
+        if self.limits.fuel is not None:
+            try:
+                usage.fuel = self.limits.fuel - store.get_fuel()
+            except wasmtime.WasmtimeError:
+                pass
+        memory = instance.exports(store).get("memory")
+        if isinstance(memory, wasmtime.Memory):
+            usage.peak_memory = max(usage.peak_memory, memory.data_len(store))
+        if usage.limit is None and self.ctx.control.reason is not None:
+            usage.limit = self.ctx.control.reason
 
     def initialize(self, instance: wasmtime.Instance, store: wasmtime.Store | None = None) -> None:
         """Run a reactor's `_initialize` (if it has one); then call its exports freely."""
@@ -185,7 +311,37 @@ class WASI:
         if init is not None:
             if not isinstance(init, wasmtime.Func):
                 raise TypeError("instance.exports._initialize is not a function")
-            init(store)
+            control = self.ctx.control
+            with signals_stop(control):
+                try:
+                    init(store)
+                except Exception as e:
+                    stop = stop_exception(control, e)
+                    if stop is None:
+                        raise
+                    raise stop from None
+
+    def call(self, instance: wasmtime.Instance, name: str, *args: Any,
+             store: wasmtime.Store | None = None) -> Any:
+        """Call a reactor's export `name` under this instance's limits: a stop raises its
+        `LimitExceeded` (or KeyboardInterrupt / `Terminated`), as from `start()`."""
+        store = store or self._store
+        if store is None:
+            raise TypeError("pass the wasmtime.Store the instance lives in")
+        func = instance.exports(store).get(name)
+        if not isinstance(func, wasmtime.Func):
+            raise TypeError(f"instance.exports.{name} is not a function")
+        control = self.ctx.control
+        self._begin()
+        with signals_stop(control):
+            try:
+                return func(store, *args)
+            except Exception as e:
+                stop = stop_exception(control, e)
+                if stop is None:
+                    raise
+                self.ctx.usage.limit = getattr(stop, "limit", control.reason)
+                raise stop from None
 
     def _claim(self, instance: wasmtime.Instance, store: wasmtime.Store | None,
                required: str | None, *, forbidden: str) -> wasmtime.Store:
@@ -203,6 +359,8 @@ class WASI:
             raise TypeError("instance.exports.memory is not a WebAssembly.Memory")
         self._started = True
         self._store = store
+        self.prepare_store(store)
+        self._begin()
         return store
 
     # --- lifetime -----------------------------------------------------------------------------------
@@ -213,19 +371,31 @@ class WASI:
                 entry.stream.flush()
 
     def close(self) -> None:
-        """Close every fd and release the backends (idempotent)."""
-        if getattr(self, "_closed", False):
+        """Close every fd and release the backends, writing back writable archives
+        (idempotent). A Ctrl-C or SIGTERM arriving meanwhile waits until everything is
+        saved, then is raised."""
+        if getattr(self, "_closed", True):
             return
         self._closed = True
-        self.ctx.fds.close_all()
+        for ticker in getattr(self, "_tickers", ()):
+            ticker.release(self.ctx.control)
+        control = self.ctx.control
+        asked_before = control.reason
+        control.reason = None  # record only what arrives while closing
         failed: list[Exception] = []
-        for backend in self._backends:
-            try:
-                backend.close()
-            except Exception as e:  # a writable archive's write-back can fail: close the rest
-                failed.append(e)
-        if self._tracer is not None:
-            self._tracer.close()
+        with signals_stop(control):
+            self.ctx.fds.close_all()
+            for backend in self._backends:
+                try:
+                    backend.close()
+                except Exception as e:  # a writable archive's write-back can fail: close the rest
+                    failed.append(e)
+            if self._tracer is not None:
+                self._tracer.close()
+        arrived, control.reason = control.reason, asked_before
+        if arrived in ("interrupt", "terminate") and asked_before is None:
+            control.reason = arrived
+            raise stop_exception(control, None)  # type: ignore[misc]
         if failed:
             raise failed[0]
 
@@ -240,6 +410,17 @@ def _exit_process(code: int) -> None:
     """proc_exit when return_on_exit is False: exit Python from wherever the guest is, as
     Node does, unwinding (and flushing) on the way."""
     raise SystemExit(_signed32(code))
+
+
+def _seed(deterministic: Deterministic) -> int | None:
+    if deterministic is None or deterministic is False:
+        return None
+    if deterministic is True:
+        return 0
+    if not isinstance(deterministic, int):
+        raise TypeError(f"deterministic must be an int seed, True or None, "
+                        f"not {type(deterministic).__name__}")
+    return deterministic
 
 
 def _signed32(code: int) -> int:
@@ -258,6 +439,8 @@ class RunResult:
     exit_code: int
     stdout: bytes
     stderr: bytes
+    #: what the run used, and which limit (if any) ended it
+    usage: Usage = field(default_factory=Usage)
 
 
 def run(
@@ -273,16 +456,28 @@ def run(
     engine: wasmtime.Engine | None = None,
     sockets: Iterable[socket.socket] = (),
     trace: TraceSpec = None,
+    limits: Limits | None = None,
+    timeout: float | None = None,
+    deterministic: Deterministic = None,
 ) -> RunResult:
     """Run a WASI command to completion; stdout/stderr are captured unless given.
 
     args defaults to [program name]; version defaults to every WASI ABI the module imports
     (a module importing both wasi_unstable and preview1 gets both, sharing one fd table).
-    sockets and trace are as for `WASI`. A trap propagates as `wasmtime.Trap` (the WASI
-    instance is closed first), with what the guest wrote so far as its `stdout` and `stderr`
-    attributes.
+    sockets, trace, limits and deterministic are as for `WASI`; `timeout=` is a shortcut for
+    `limits=Limits(timeout=...)`. The default engine is set up for the limits (epochs, and
+    fuel when `limits.fuel` is set); your own `engine` needs epoch interruption for a timeout
+    to stop pure wasm, and fuel metering for `limits.fuel`.
+
+    The WASI instance is always closed (writable archives written back) before this returns
+    or raises. A trap propagates as `wasmtime.Trap`, a limit as its `LimitExceeded`, Ctrl-C
+    as KeyboardInterrupt, SIGTERM as `vfswasi.Terminated`; each carries what the guest wrote
+    so far as `stdout` and `stderr` attributes, and a `LimitExceeded` its `usage`.
     """
-    engine = engine or default_engine()
+    limits = limits if limits is not None else Limits()
+    if timeout is not None:
+        limits = limits.replace(timeout=timeout)
+    engine = engine or default_engine(fuel=limits.fuel is not None)
     module = load_module(wasm, engine)
     if version is None:
         version = imported_wasi_versions(module) or "preview1"
@@ -295,14 +490,18 @@ def run(
     def captured(stream: Any, given: Any) -> bytes:
         return stream.getvalue() if given is None else b""
 
+    wasi: WASI | None = None
     try:
         with WASI(version=version, args=args, env=env, preopens=preopens, stdin=stdin,
-                  stdout=out, stderr=err, sockets=sockets, trace=trace) as wasi:
+                  stdout=out, stderr=err, sockets=sockets, trace=trace, limits=limits,
+                  deterministic=deterministic) as wasi:
             store = wasmtime.Store(engine)
             instance = wasi.instantiate(store, module)
             code = wasi.start(instance, store)
-    except Exception as e:
+    except BaseException as e:
         # What the guest printed before it trapped is often the explanation.
         e.stdout, e.stderr = captured(out, stdout), captured(err, stderr)  # type: ignore[attr-defined]
+        if wasi is not None and getattr(e, "usage", None) is None:
+            e.usage = wasi.usage  # type: ignore[attr-defined]
         raise
-    return RunResult(code, captured(out, stdout), captured(err, stderr))
+    return RunResult(code, captured(out, stdout), captured(err, stderr), wasi.usage)

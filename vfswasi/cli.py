@@ -2,14 +2,19 @@
 
     vfswasi run [--dir HOST[::GUEST]]... [--mount GUEST=FS_URL]... [--env K[=V]]...
                 [--version preview1|unstable] [--tcplisten HOST:PORT]... [--trace[=FILE]]
-                [--overlay-dir HOST[::GUEST]]... [--changes] WASM [ARGS...]
+                [--overlay-dir HOST[::GUEST]]... [--changes] [-W timeout=1s,fuel=N,...]
+                [--max-open-fds N] [--disk-bytes SIZE] [--disk-inodes N]
+                [--max-file-size SIZE] [--mount-quota GUEST=SIZE[:INODES]]... [--no-limits]
+                [--deterministic[=SEED]] [--usage] WASM [ARGS...]
 
 `--overlay-dir` and `--mount GUEST=overlay:FS_URL` mount a copy-on-write view: the guest changes
 it freely and the original is never written; `--changes` lists what it changed, on stderr.
 
 The exit status is the guest's. A trap prints its message and exits 134 (as wasmtime's CLI,
 which reports traps like an abort). Bad usage, a missing file or an invalid module print one
-line and exit 2 (usage) or 1.
+line and exit 2 (usage) or 1. A limit that stops the run prints one line and exits 124
+(timeout), 125 (fuel) or 126 (max-memory-size); Ctrl-C exits 130 and SIGTERM 143, each after
+the mounts were saved.
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ import wasmtime
 
 from . import __name__ as _package
 from .backends.overlay import Overlay
+from .limits import (
+    DEFAULT_MAX_OPEN_FDS,
+    LimitExceeded,
+    Limits,
+    Quota,
+    Terminated,
+    parse_duration,
+    parse_size,
+)
 from .modules import default_engine, imported_wasi_versions, load_module
 from .sockets import listen_tcp
 
@@ -32,6 +46,9 @@ if TYPE_CHECKING:
     from .api import WASI
 
 TRAP_EXIT = 134
+#: a run stopped by a limit: one line on stderr and one of these (124 as timeout(1))
+LIMIT_EXIT = {"timeout": 124, "fuel": 125, "max_memory": 126}
+INTERRUPT_EXIT, TERMINATE_EXIT = 130, 143
 
 
 class UsageError(Exception):
@@ -71,10 +88,92 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trace", metavar="FILE",
                      help="log every WASI call strace-style; `--trace` alone: to stderr, "
                           "`--trace=FILE`: to FILE")
+    run.add_argument("-W", dest="wasm_options", action="append", default=[],
+                     metavar="OPT=VAL[,...]",
+                     help="wasmtime's limits: timeout=DURATION (1s, 500ms, 2m), fuel=N, "
+                          "max-memory-size=BYTES")
+    run.add_argument("--max-open-fds", type=_count, metavar="N",
+                     help=f"open fds the guest may hold (default {DEFAULT_MAX_OPEN_FDS}; EMFILE)")
+    run.add_argument("--disk-bytes", type=_size, metavar="SIZE",
+                     help="bytes the guest may add to in-memory storage (memory mounts, "
+                          "writable archives, overlays; default half of RAM; ENOSPC)")
+    run.add_argument("--disk-inodes", type=_count, metavar="N",
+                     help="files and directories the guest may add to in-memory storage")
+    run.add_argument("--max-file-size", type=_size, metavar="SIZE",
+                     help="the largest file the guest may make (EFBIG)")
+    run.add_argument("--mount-quota", action="append", default=[], metavar="GUEST=SIZE[:INODES]",
+                     help="a storage cap for one mount, within --disk-bytes/--disk-inodes")
+    run.add_argument("--no-limits", action="store_true",
+                     help="lift the default limits (fds, in-memory storage)")
+    run.add_argument("--deterministic", nargs="?", const=0, type=int, metavar="SEED",
+                     help="virtual clocks and seeded random_get: the same SEED and inputs "
+                          "give the same output (SEED defaults to 0)")
+    run.add_argument("--usage", action="store_true",
+                     help="print what the run used on stderr afterwards (like strace -c)")
     run.add_argument("wasm", metavar="WASM", help="the .wasm (or .wat) file")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
                      help="arguments for the guest")
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+#: wasmtime's -W names -> (Limits field, parser)
+_WASMTIME_OPTIONS = {
+    "timeout": ("timeout", parse_duration),
+    "fuel": ("fuel", lambda v: _count(v)),
+    "max-memory-size": ("max_memory", parse_size),
+}
+
+
+def parse_limits(opts: argparse.Namespace) -> Limits:
+    """The run's `Limits` from -W and vfswasi's own flags."""
+    base = Limits.none() if opts.no_limits else Limits()
+    changes: dict[str, object] = {}
+    for group in opts.wasm_options:
+        for item in filter(None, group.split(",")):
+            name, sep, value = item.partition("=")
+            if name not in _WASMTIME_OPTIONS or not sep:
+                raise UsageError(f"-W {item}: expected one of "
+                                 f"{', '.join(k + '=...' for k in _WASMTIME_OPTIONS)}")
+            field_name, parse = _WASMTIME_OPTIONS[name]
+            try:
+                changes[field_name] = parse(value)
+            except (ValueError, argparse.ArgumentTypeError) as e:
+                raise UsageError(f"-W {item}: {e}") from None
+    for flag, field_name in (("max_open_fds", "max_open_fds"), ("disk_bytes", "disk_bytes"),
+                             ("disk_inodes", "disk_inodes"), ("max_file_size", "max_file_size")):
+        if getattr(opts, flag) is not None:
+            changes[field_name] = getattr(opts, flag)
+    mounts: dict[str, Quota] = {}
+    for value in opts.mount_quota:
+        guest, sep, spec = value.partition("=")
+        size, _, inodes = spec.partition(":")
+        try:
+            if not guest or not sep:
+                raise ValueError("expected GUEST=SIZE[:INODES]")
+            mounts[guest] = Quota(bytes=parse_size(size) if size else None,
+                                  inodes=_count(inodes) if inodes else None)
+        except (ValueError, argparse.ArgumentTypeError) as e:
+            raise UsageError(f"--mount-quota {value}: {e}") from None
+    if mounts:
+        changes["mounts"] = mounts
+    return base.replace(**changes)
 
 
 def parse_dir(value: str) -> tuple[str, str]:
@@ -103,7 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vfswasi: error: {e} (see 'vfswasi run --help')", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        print(f"{_package}: interrupted", file=sys.stderr)
+        return INTERRUPT_EXIT
+    except Terminated:
+        print(f"{_package}: terminated", file=sys.stderr)
+        return TERMINATE_EXIT
 
 
 def _main(argv: list[str]) -> int:
@@ -113,7 +216,9 @@ def _main(argv: list[str]) -> int:
         argv = ["run", *argv]  # `vfswasi prog.wasm` as `wasmtime prog.wasm`
     given = argv
     # A bare `--trace` means stderr; `--trace FILE` would swallow the module's name.
-    argv = ["--trace=-" if a == "--trace" else a for a in argv]
+    # Likewise a bare `--deterministic` means seed 0.
+    bare = {"--trace": "--trace=-", "--deterministic": "--deterministic=0"}
+    argv = [bare.get(a, a) for a in argv]
     opts = build_parser().parse_args(argv)
     if opts.command == "run" and opts.args:
         opts.args = given[len(given) - len(opts.args):]  # the guest's own, untouched
@@ -140,9 +245,11 @@ def _main(argv: list[str]) -> int:
                          "--mount GUEST=overlay:FS_URL)")
     overlays: dict[str, Overlay] = {}
     env = dict(parse_env(v) for v in opts.env)
+    limits = parse_limits(opts)
+    engine = default_engine(fuel=limits.fuel is not None)
 
     try:
-        module = load_module(opts.wasm)
+        module = load_module(opts.wasm, engine)
     except OSError as e:
         return _fail(f"cannot read {opts.wasm}: {e.strerror or e}")
     except wasmtime.WasmtimeError as e:
@@ -168,7 +275,8 @@ def _main(argv: list[str]) -> int:
                 if isinstance(spec, str) and spec.startswith("overlay:"):
                     preopens[guest] = overlays[guest] = Overlay(spec[len("overlay:"):])
             wasi = WASI(version=version, args=[opts.wasm, *opts.args], env=env,
-                        preopens=preopens, sockets=sockets, trace=trace)
+                        preopens=preopens, sockets=sockets, trace=trace, limits=limits,
+                        deterministic=opts.deterministic)
         except (OSError, TypeError, ValueError) as e:
             return _fail(f"cannot mount: {e}")
         except Exception as e:  # noqa: BLE001 - PyFilesystem2 opener errors have no common base
@@ -177,15 +285,25 @@ def _main(argv: list[str]) -> int:
         for sock in sockets:
             sock.close()  # the guest has its own duplicates
     try:
-        with _closing_overlays(overlays, report=opts.changes), wasi:
-            return _run(wasi, module, opts.wasm)
+        with _reporting_usage(wasi, opts.usage), _closing_overlays(overlays, report=opts.changes), \
+                wasi:
+            return _run(wasi, module, opts.wasm, engine)
     except Exception as e:  # noqa: BLE001 - closing failed, e.g. an archive's write-back
         return _fail(f"could not save the mounts after the run: {type(e).__name__}: {e}")
 
 
-def _run(wasi: WASI, module: wasmtime.Module, name: str) -> int:
+@contextmanager
+def _reporting_usage(wasi: WASI, report: bool) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if report:
+            print(wasi.usage.report(), file=sys.stderr)
+
+
+def _run(wasi: WASI, module: wasmtime.Module, name: str, engine: wasmtime.Engine) -> int:
     """Instantiate and start; the guest's exit status, or one line for what went wrong."""
-    store = wasmtime.Store(default_engine())
+    store = wasmtime.Store(engine)
     try:
         instance = wasi.instantiate(store, module)
     except wasmtime.WasmtimeError as e:  # e.g. an import nobody provides
@@ -194,6 +312,9 @@ def _run(wasi: WASI, module: wasmtime.Module, name: str) -> int:
         return wasi.start(instance, store)
     except TypeError as e:  # not a command (no _start, no memory, ...)
         return _fail(f"cannot run {name}: {e}")
+    except LimitExceeded as e:
+        print(f"{_package}: {name}: {e}", file=sys.stderr)
+        return LIMIT_EXIT.get(e.limit, 1)
     except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
         print(f"Error: failed to run main module `{name}`\n\n{e}", file=sys.stderr)
         return TRAP_EXIT

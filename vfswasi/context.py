@@ -79,6 +79,8 @@ class Context:
         #: where random_get's bytes come from
         self.entropy = entropy if entropy is not None else SystemEntropy()
         self.usage = Usage()
+        #: backend device number -> the one the guest sees; None: unchanged (not deterministic)
+        self.dev_numbers: dict[int, int] | None = None
 
     def for_version(self, version: str) -> Context:
         """This same world (memory, fds, args, environment) seen through another ABI: a
@@ -92,6 +94,9 @@ class Context:
     def write_filestat(self, ptr: int, st: Stat) -> None:
         if st.nlink > self.layout.nlink_max:
             st = st._replace(nlink=self.layout.nlink_max)
+        if self.dev_numbers is not None:
+            # deterministic runs: devices numbered 1, 2, ... in the order the guest meets them
+            st = st._replace(dev=self.dev_numbers.setdefault(st.dev, len(self.dev_numbers) + 1))
         self.layout.filestat.pack_into(self.mem.view, ptr, *st)
 
     def whence(self, value: int) -> Whence:

@@ -204,7 +204,7 @@ class EpochTicker:
 
     def __init__(self, engine: wasmtime.Engine) -> None:
         self._engine = engine
-        self._users = 0
+        self._users: list[RunControl] = []
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
 
@@ -216,25 +216,30 @@ class EpochTicker:
                 ticker = cls._tickers[engine] = cls(engine)
             return ticker
 
-    def acquire(self) -> None:
+    def acquire(self, control: RunControl) -> None:
         with self._lock:
-            self._users += 1
+            self._users.append(control)
             if self._thread is None or not self._thread.is_alive():
                 self._wake.clear()
                 self._thread = threading.Thread(target=self._run, name="vfswasi-epoch",
                                                 daemon=True)
                 self._thread.start()
 
-    def release(self) -> None:
+    def release(self, control: RunControl) -> None:
         with self._lock:
-            self._users = max(0, self._users - 1)
-            if self._users == 0:
+            if control in self._users:
+                self._users.remove(control)
+            if not self._users:
                 self._wake.set()
 
     def _run(self) -> None:
         engine = self._engine
         while not self._wake.wait(TICK):
             engine.increment_epoch()
+            # Turn passed deadlines into stop requests, which host calls check: this is what
+            # stops a guest on an engine without epoch interruption at its next WASI call.
+            for control in list(self._users):
+                control.should_stop()
         with self._lock:
             self._thread = None
 

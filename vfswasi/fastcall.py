@@ -30,7 +30,9 @@ import wasmtime
 from wasmtime import _func as _wt_func
 
 from .abi import Errno, WasiError, wasi_errno_from_oserror
+from .control import RunControl, Stopped
 from .guestmem import GuestMemory
+from .limits import Limits
 
 try:
     from wasmtime import _ffi as _wt_ffi
@@ -146,12 +148,22 @@ class HostFunctions:
     """Builds the host functions for one WASI context's syscall table."""
 
     def __init__(
-        self, table: dict[str, tuple[str, Syscall, bool]], mem: GuestMemory, fast: bool = True
+        self, table: dict[str, tuple[str, Syscall, bool]], mem: GuestMemory, fast: bool = True,
+        control: RunControl | None = None,
     ) -> None:
         self.table = table
         self.mem = mem
+        # a stop request (timeout, Ctrl-C) ends the guest at its next WASI call, whatever
+        # the engine (epoch interruption also stops it between calls)
+        self.control = control if control is not None else RunControl(Limits.none())
         self.fast = fast and FAST_PATH
         self.binding = MemoryBinding(mem)
+        #: calls per function, for the usage report: one list cell per name, bumped by its
+        #: callback (cheaper than a dict update on every call)
+        self._counts: dict[str, list[int]] = {name: [0] for name in table}
+
+    def call_counts(self) -> dict[str, int]:
+        return {name: cell[0] for name, cell in self._counts.items() if cell[0]}
 
     # --- public entry points ----------------------------------------------------------------
 
@@ -160,7 +172,7 @@ class HostFunctions:
         for name, (sig, fn, returns) in self.table.items():
             ty = functype(sig, returns)
             if self.fast:
-                cb, key = self._raw_callback(fn, sig, returns)
+                cb, key = self._raw_callback(fn, sig, returns, self._counts[name])
                 mod, nm = module.encode(), name.encode()
                 err = _define_unchecked(
                     ctypes.cast(linker.ptr(), ctypes.c_void_p), mod, len(mod), nm, len(nm),
@@ -172,7 +184,7 @@ class HostFunctions:
                     )
             else:
                 linker.define_func(
-                    module, name, ty, self._slow_callback(fn, sig, returns), access_caller=True
+                    module, name, ty, self._slow_callback(fn, sig, returns, self._counts[name]), access_caller=True
                 )
 
     def funcs(self, store: wasmtime.Store) -> dict[str, wasmtime.Func]:
@@ -181,7 +193,7 @@ class HostFunctions:
         for name, (sig, fn, returns) in self.table.items():
             ty = functype(sig, returns)
             if self.fast:
-                cb, key = self._raw_callback(fn, sig, returns)
+                cb, key = self._raw_callback(fn, sig, returns, self._counts[name])
                 raw = _func_t()
                 _func_new_unchecked(
                     ctypes.cast(store._context(), ctypes.c_void_p),
@@ -191,13 +203,14 @@ class HostFunctions:
                 out[name] = wasmtime.Func._from_raw(raw)
             else:
                 out[name] = wasmtime.Func(
-                    store, ty, self._slow_callback(fn, sig, returns), access_caller=True
+                    store, ty, self._slow_callback(fn, sig, returns, self._counts[name]), access_caller=True
                 )
         return out
 
     # --- the two callback flavours ----------------------------------------------------------
 
-    def _raw_callback(self, fn: Syscall, sig: str, returns: bool) -> tuple[Any, int]:
+    def _raw_callback(self, fn: Syscall, sig: str, returns: bool,
+                      count: list[int]) -> tuple[Any, int]:
         decode = _decoder(sig).unpack_from
         raw_array = ctypes.c_uint32 * (4 * max(len(sig), 1))
         binding = self.binding
@@ -205,9 +218,13 @@ class HostFunctions:
         refresh = mem.refresh
         fault = int(Errno.FAULT)
         io_error = int(Errno.IO)
+        control = self.control
 
         def callback(env: int, caller: int, raw: int, nraw: int) -> int:
             try:
+                count[0] += 1
+                if control.reason is not None:
+                    raise Stopped(control.reason)
                 ctx = _caller_context(caller)
                 if ctx != binding.ctx_ptr:  # first call, or the WASI was linked into another store
                     binding.bind_from_caller(caller)
@@ -243,11 +260,17 @@ class HostFunctions:
         _LIVE[key] = cb
         return cb, key
 
-    def _slow_callback(self, fn: Syscall, sig: str, returns: bool) -> Callable[..., int | None]:
+    def _slow_callback(self, fn: Syscall, sig: str, returns: bool,
+                       count: list[int]) -> Callable[..., int | None]:
         mem = self.mem
         masks = [0xFFFFFFFF if c == "i" else 0xFFFFFFFFFFFFFFFF for c in sig]
 
+        control = self.control
+
         def callback(caller: wasmtime.Caller, *args: int) -> int | None:
+            count[0] += 1
+            if control.reason is not None:
+                raise Stopped(control.reason)
             memory = caller.get("memory")
             if isinstance(memory, wasmtime.Memory):
                 n = memory.data_len(caller)

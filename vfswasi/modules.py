@@ -16,17 +16,38 @@ from pathlib import Path
 
 import wasmtime
 
-_ENGINE: wasmtime.Engine | None = None
+_ENGINES: dict[bool, wasmtime.Engine] = {}
 _MEMO: dict[str, wasmtime.Module] = {}
+#: what each engine flavour compiles differently: part of the disk cache key
+_FLAVOURS = {False: "epoch", True: "epoch-fuel"}
 
 WasmSource = str | os.PathLike[str] | bytes | bytearray | wasmtime.Module
 
 
-def default_engine() -> wasmtime.Engine:
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = wasmtime.Engine()
-    return _ENGINE
+def engine(*, fuel: bool = False) -> wasmtime.Engine:
+    """A new engine configured as vfswasi runs guests: with epoch interruption, so a timeout
+    or Ctrl-C can stop a guest spinning in pure wasm (measured cost: see bench/README.md),
+    and with fuel metering when `fuel` is true (slower: only for runs with a fuel limit).
+    A store on such an engine must have an epoch deadline before it runs wasm: `WASI`
+    gives it one in `instantiate`, `get_import_object`, `start` and `initialize`
+    (or call `wasi.prepare_store(store)` yourself)."""
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    config.consume_fuel = fuel
+    return wasmtime.Engine(config)
+
+
+def default_engine(*, fuel: bool = False) -> wasmtime.Engine:
+    """The shared engine of `run()`, the CLI and `vfswasi.testing` (one per flavour)."""
+    found = _ENGINES.get(fuel)
+    if found is None:
+        found = _ENGINES[fuel] = engine(fuel=fuel)
+        _FLAVOUR_OF[id(found)] = _FLAVOURS[fuel]
+    return found
+
+
+#: engine id -> disk cache flavour, for the engines made here; others are "custom"
+_FLAVOUR_OF: dict[int, str] = {}
 
 
 def cache_dir() -> Path:
@@ -57,7 +78,9 @@ def load_module(wasm: WasmSource, engine: wasmtime.Engine | None = None, *,
     memo_key = f"{id(engine)}:{key}"
     module = _MEMO.get(memo_key)
     if module is None:
-        module = _compile(engine, data, key) if disk_cache else wasmtime.Module(engine, data)
+        flavour = _FLAVOUR_OF.get(id(engine), "custom")
+        module = (_compile(engine, data, f"{key}-{flavour}") if disk_cache
+                  else wasmtime.Module(engine, data))
         _MEMO[memo_key] = module
     return module
 

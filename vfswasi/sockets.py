@@ -51,6 +51,7 @@ class SocketStream(Stream):
         bufs = [b for b in bufs if b]
         if not bufs:
             return 0, 0  # as read(2) with a zero count: no wait
+        self.await_input(self.sock.fileno())
         n, _ancillary, msg_flags, _address = self.sock.recvmsg_into(bufs, 0, flags)
         return n, msg_flags
 
@@ -83,8 +84,11 @@ class SocketStream(Stream):
     # --- socket operations ----------------------------------------------------------------------
 
     def accept(self) -> SocketStream:
+        self.await_input(self.sock.fileno())  # a pending connection makes it readable
         conn, _address = self.sock.accept()
-        return SocketStream(conn)
+        stream = SocketStream(conn)
+        stream.control = self.control
+        return stream
 
     def shutdown(self, how: int) -> None:
         self.sock.shutdown(how)

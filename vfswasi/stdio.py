@@ -41,6 +41,15 @@ _INT = struct.Struct("i")
 
 class Stream:
     filetype: int = Filetype.UNKNOWN
+    #: the instance's `RunControl` (set by `WASI`): a blocking read waits through it, so a
+    #: timeout or Ctrl-C stops a guest blocked on an empty pipe or an idle socket
+    control: Any = None
+
+    def await_input(self, fd: int) -> None:
+        """Before a read that would block in the kernel: wait until `fd` is readable, in
+        slices that a stop can cut short (a non-blocking fd reads, or fails, at once)."""
+        if self.control is not None and os.get_blocking(fd):
+            self.control.wait_readable(fd)
 
     def readinto(self, buf: memoryview) -> int:
         raise WasiError(Errno.BADF)
@@ -138,6 +147,7 @@ class HostFdStream(Stream):
         self._hangs_up = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
     def readinto(self, buf: memoryview) -> int:
+        self.await_input(self.fd)
         return os.readv(self.fd, [buf])
 
     def write(self, data: memoryview) -> int:
@@ -147,7 +157,10 @@ class HostFdStream(Stream):
         # One readv(2): a loop would block on the second buffer of an interactive stdin
         # that has already delivered what it had.
         bufs = [b for b in bufs if b][:_IOV_MAX]
-        return os.readv(self.fd, bufs) if bufs else 0
+        if not bufs:
+            return 0
+        self.await_input(self.fd)
+        return os.readv(self.fd, bufs)
 
     def writev(self, bufs: list[memoryview]) -> int:
         pending = [b for b in bufs if b][:_IOV_MAX]

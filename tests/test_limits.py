@@ -1,0 +1,470 @@
+"""Limits on a whole run: timeouts, fuel, memory, Ctrl-C and SIGTERM, the usage report, and
+deterministic runs. Each test that runs a guest which would never stop by itself is bounded
+twice: by the limit under test, and by a watchdog that kills the test process (a failure,
+not a hang) if the limit ever stops working.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import wasmtime
+from conftest import BACKEND_KINDS, guest, make_mount
+from fs.memoryfs import MemoryFS
+
+import vfswasi
+from vfswasi import Limits
+from vfswasi.limits import (
+    LimitExceeded,
+    MemoryLimitExceeded,
+    OutOfFuel,
+    Quota,
+    Terminated,
+    Timeout,
+    parse_duration,
+    parse_size,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SPIN = guest("spin")
+DET = guest("det")
+PRE = "written before the spin"
+#: the code under test, not an installed copy, in every subprocess
+SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(autouse=True)
+def watchdog():
+    """Kill the test process (with tracebacks) if one test runs for more than a minute."""
+    faulthandler.dump_traceback_later(60, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+# --- the Limits object and the CLI's values ---------------------------------------------------
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("1s", 1.0), ("500ms", 0.5), ("2m", 120.0), ("1.5", 1.5), ("250us", 0.00025), ("1h", 3600.0),
+])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "0s", "abc", "-1s", "1d", "s"])
+def test_parse_duration_refuses(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text, size", [
+    ("65536", 65536), ("64K", 65536), ("10MiB", 10 << 20), ("2G", 2 << 30), ("1t", 1 << 40),
+    ("7b", 7),
+])
+def test_parse_size(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "1.5M", "ten", "-3", "5X"])
+def test_parse_size_refuses(text):
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"timeout": 0}, ValueError), ({"timeout": -1}, ValueError), ({"fuel": "10"}, TypeError),
+    ({"fuel": 1.5}, TypeError), ({"max_open_fds": True}, TypeError),
+    ({"disk_bytes": -1}, ValueError), ({"mounts": {"/x": 5}}, TypeError),
+])
+def test_limits_refuse_bad_values_by_name(kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
+        Limits(**kwargs)
+
+
+def test_limits_defaults_keep_the_host_alive_and_none_lifts_them():
+    default = Limits()
+    assert default.max_open_fds == 1024
+    assert default.disk_bytes is not None and default.disk_bytes > 0
+    assert default.disk_inodes is not None and default.disk_inodes > 0
+    assert default.timeout is default.fuel is default.max_memory is None
+    lifted = Limits.none()
+    assert (lifted.max_open_fds, lifted.disk_bytes, lifted.disk_inodes) == (None, None, None)
+    assert Limits(mounts={"/t": Quota(bytes=5)}).quota_for("/t/") == Quota(bytes=5)
+
+
+def test_wasi_refuses_a_limits_that_is_not_one():
+    with pytest.raises(TypeError, match="limits"):
+        vfswasi.WASI(limits={"timeout": 1})
+    with pytest.raises(TypeError, match="deterministic"):
+        vfswasi.WASI(deterministic="7")
+
+
+# --- timeouts ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["wasm", "wasi", "sleep", "stdin"])
+def test_timeout_stops_the_guest_wherever_it_is(mode):
+    # stdin: a pipe nobody writes to, so the guest blocks in fd_read
+    r, w = os.pipe()
+    try:
+        with pytest.raises(Timeout) as info:
+            vfswasi.run(SPIN, args=["spin", mode], stdin=r, timeout=0.3)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert info.value.stdout == b"ready\n"  # what the guest printed before the stop
+    assert info.value.usage is not None and info.value.usage.limit == "timeout"
+    assert info.value.usage.wall_time >= 0.3
+
+
+@pytest.mark.parametrize("kind", BACKEND_KINDS)
+def test_a_stopped_guests_writes_are_saved(kind, tmp_path):
+    mount = make_mount(kind, tmp_path, {"old.txt": b"old"})
+    with pytest.raises(Timeout):
+        vfswasi.run(SPIN, args=["spin", "wasm", "/data/pre.txt", PRE],
+                    preopens={"/data": mount.preopen}, timeout=0.3)
+    assert mount.tree() == {"old.txt": b"old", "pre.txt": PRE.encode()}
+
+
+def test_timeout_covers_the_instances_whole_life_reactor_calls_included():
+    wat = """(module
+      (import "wasi_snapshot_preview1" "sched_yield" (func $y (result i32)))
+      (memory (export "memory") 1)
+      (func (export "work") (loop $l (drop (call $y)) (br $l))))"""
+    engine = vfswasi.engine()
+    store = wasmtime.Store(engine)
+    with vfswasi.WASI(limits=Limits(timeout=0.3)) as wasi:
+        instance = wasi.instantiate(store, wasmtime.Module(engine, wat))
+        wasi.initialize(instance, store)
+        with pytest.raises(Timeout):
+            wasi.call(instance, "work")
+        assert wasi.usage.limit == "timeout"
+
+
+def test_an_engine_without_epochs_still_stops_at_the_next_wasi_call():
+    engine = wasmtime.Engine()  # no epoch interruption: pure wasm cannot be stopped here
+    with pytest.raises(Timeout):
+        vfswasi.run(SPIN, args=["spin", "wasi"], timeout=0.3, engine=engine)
+
+
+def test_a_users_epoch_engine_runs_and_times_out():
+    engine = vfswasi.engine()
+    assert vfswasi.run(SPIN, args=["spin", "exit"], engine=engine).stdout == b"ready\n"
+    with pytest.raises(Timeout):
+        vfswasi.run(SPIN, args=["spin", "wasm"], timeout=0.3, engine=engine)
+
+
+def test_a_store_the_wasi_never_saw_needs_prepare_store():
+    # An epoch engine traps at once in a store without a deadline; prepare_store gives one.
+    wat = """(module (memory (export "memory") 1)
+      (func (export "f") (result i32) (i32.const 7)))"""
+    engine = vfswasi.engine()
+    module = wasmtime.Module(engine, wat)
+    bare = wasmtime.Store(engine)
+    with pytest.raises(wasmtime.Trap, match="interrupt"):
+        wasmtime.Instance(bare, module, []).exports(bare)["f"](bare)
+    with vfswasi.WASI() as wasi:
+        store = wasmtime.Store(engine)
+        wasi.prepare_store(store)
+        assert wasmtime.Instance(store, module, []).exports(store)["f"](store) == 7
+
+
+# --- fuel and memory ---------------------------------------------------------------------------------
+
+
+def test_fuel_runs_out():
+    with pytest.raises(OutOfFuel) as info:
+        vfswasi.run(SPIN, args=["spin", "wasm"], limits=Limits(fuel=2_000_000))
+    assert info.value.usage.limit == "fuel"
+    assert info.value.usage.fuel == 2_000_000
+
+
+def test_fuel_used_is_reported():
+    result = vfswasi.run(SPIN, args=["spin", "exit"], limits=Limits(fuel=10**9))
+    assert result.exit_code == 0
+    assert 0 < result.usage.fuel < 10**9
+
+
+def test_fuel_needs_a_fuel_engine():
+    with pytest.raises(ValueError, match="fuel"):
+        vfswasi.run(SPIN, args=["spin", "exit"], limits=Limits(fuel=1000),
+                    engine=vfswasi.engine())
+
+
+def test_memory_limit():
+    with pytest.raises(MemoryLimitExceeded) as info:
+        vfswasi.run(SPIN, args=["spin", "alloc"], limits=Limits(max_memory=16 << 20))
+    assert b"out of memory after" in info.value.stderr
+    assert info.value.usage.limit == "max_memory"
+    assert 8 << 20 < info.value.usage.peak_memory <= 16 << 20
+
+
+# --- Ctrl-C and SIGTERM ---------------------------------------------------------------------------
+
+
+def _signal_run(sig: int, mode: str, archive: Path) -> tuple[int, str]:
+    """Start the CLI on a spinning guest with a writable tar, send `sig` once the guest
+    said it is spinning; (exit status, stderr)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vfswasi", "run", "--mount", f"/data=tar+rw://{archive}",
+         str(SPIN), mode, "/data/pre.txt", PRE],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=SUBPROCESS_ENV,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err.decode()
+
+
+@pytest.mark.parametrize("sig, status, word", [
+    (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated"),
+])
+def test_one_signal_always_stops_the_cli_and_saves_the_archive(tmp_path, sig, status, word):
+    # 20 tries, half spinning in wasm, half in WASI calls: none may be swallowed or lose data
+    def attempt(i: int) -> tuple[int, str, bytes | None]:
+        archive = tmp_path / f"run{i}.tar"
+        rc, err = _signal_run(sig, "wasm" if i % 2 else "wasi", archive)
+        with tarfile.open(archive) as tf:
+            member = tf.extractfile("pre.txt")
+            data = member.read() if member else None
+        return rc, err, data
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(attempt, range(20)))
+    for rc, err, data in results:
+        assert (rc, err.strip(), data) == (status, f"vfswasi: {word}", PRE.encode())
+
+
+def test_ctrl_c_raises_keyboard_interrupt_to_the_caller_after_saving(tmp_path):
+    archive = tmp_path / "a.tar"
+    script = (
+        "import os, signal, threading, vfswasi\n"
+        "def ctrl_c():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "try:\n"
+        f"    vfswasi.run({str(SPIN)!r}, args=['spin', 'wasm', '/data/pre.txt', 'x'],\n"
+        f"                preopens={{'/data': 'tar+rw://{archive}'}},\n"
+        "                stdout=lambda b: threading.Timer(0.2, ctrl_c).start())\n"
+        "except KeyboardInterrupt as e:\n"
+        "    print('KeyboardInterrupt', e.stdout)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30,
+                          env=SUBPROCESS_ENV)
+    assert done.stdout == b"KeyboardInterrupt b''\n", done.stderr
+    with tarfile.open(archive) as tf:
+        assert tf.extractfile("pre.txt").read() == b"x"  # type: ignore[union-attr]
+
+
+class _SlowToSave(vfswasi.vfs.Backend):
+    """A mount whose close() is interrupted by Ctrl-C halfway (as a second Ctrl-C during an
+    archive's write-back would be), and records whether it got to finish."""
+
+    finished = False
+
+    def __init__(self) -> None:
+        from vfswasi.backends.memory import MemoryBackend
+
+        self.inner = MemoryBackend(MemoryFS())
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def root(self):
+        return self.inner.root()
+
+    def close(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # time for the signal handler to run, between bytecodes
+            pass
+        type(self).finished = True
+
+
+def test_ctrl_c_during_close_waits_for_the_save_then_raises():
+    with pytest.raises(KeyboardInterrupt):
+        vfswasi.run(SPIN, args=["spin", "exit"], preopens={"/data": _SlowToSave()})
+    assert _SlowToSave.finished
+
+
+def test_cli_timeout_is_one_line_and_exit_124(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "vfswasi", "run", "-W", "timeout=500ms", str(SPIN), "wasm"],
+        capture_output=True, timeout=30, env=SUBPROCESS_ENV,
+    )
+    assert done.returncode == 124
+    assert done.stdout == b"ready\n"
+    assert done.stderr.decode().count("\n") == 1 and "timeout" in done.stderr.decode()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-W", "timeout=abc"], "-W timeout=abc: not a duration"),
+    (["-W", "bogus=1"], "-W bogus=1: expected one of"),
+    (["--disk-bytes", "lots"], "not a size"),
+    (["--mount-quota", "nope"], "--mount-quota nope"),
+])
+def test_cli_bad_limit_values_are_one_line(args, message):
+    done = subprocess.run([sys.executable, "-m", "vfswasi", "run", *args, str(SPIN), "exit"],
+                          capture_output=True, timeout=30, env=SUBPROCESS_ENV)
+    assert done.returncode == 2
+    assert done.stderr.decode().count("\n") == 1 and message in done.stderr.decode()
+
+
+def test_cli_fuel_and_memory_exits():
+    fuel = subprocess.run([sys.executable, "-m", "vfswasi", "run", "-W", "fuel=100000",
+                           str(SPIN), "wasm"],
+                          capture_output=True, timeout=30, env=SUBPROCESS_ENV)
+    assert fuel.returncode == 125 and b"fuel" in fuel.stderr
+    memory = subprocess.run([sys.executable, "-m", "vfswasi", "run", "-W", "max-memory-size=8M",
+                             str(SPIN), "alloc"],
+                            capture_output=True, timeout=30, env=SUBPROCESS_ENV)
+    assert memory.returncode == 126 and b"max_memory" in memory.stderr
+
+
+# --- the usage report ----------------------------------------------------------------------------
+
+
+def test_usage_report_counts_calls_io_and_files():
+    tree = MemoryFS()
+    tree.writebytes("/in.txt", b"0123456789")
+    result = vfswasi.run(guest("tree"), args=["tree", "cp", "/d/in.txt", "/d/out.txt", ";",
+                                              "rm", "/d/in.txt"], preopens={"/d": tree})
+    assert result.exit_code == 0, result.stderr
+    usage = result.usage
+    assert usage.limit is None
+    assert usage.bytes_read >= 10 and usage.bytes_written >= 10
+    assert usage.files_created == 1 and usage.files_removed == 1
+    assert usage.calls["path_unlink_file"] == 1 and usage.calls["proc_exit"] <= 1
+    assert usage.calls["fd_write"] >= 1
+    assert usage.peak_open_fds >= 4  # stdio, the preopen, and at least one file
+    assert usage.peak_memory >= 65536 and usage.wall_time > 0 and usage.fuel is None
+    report = usage.report()
+    assert "path_unlink_file" in report and "total" in report and "limit hit   none" in report
+
+
+def test_cli_usage_prints_the_report_on_stderr():
+    done = subprocess.run([sys.executable, "-m", "vfswasi", "run", "--usage", str(SPIN), "exit"], capture_output=True, timeout=30, env=SUBPROCESS_ENV)
+    assert done.returncode == 0 and done.stdout == b"ready\n"
+    err = done.stderr.decode()
+    assert "fd_write" in err and "wall time" in err and "limit hit   none" in err
+
+
+# --- deterministic runs --------------------------------------------------------------------------
+
+#: memory-backed mounts: their times and inode numbers are the run's own
+DETERMINISTIC_KINDS = ["memory", "zip-rw", "tar-rw", "overlay-memory"]
+
+
+def _det_run(kind: str, tmp_path: Path, seed: int) -> tuple[bytes, dict]:
+    mount = make_mount(kind, tmp_path, {"given.txt": b"given"})
+    result = vfswasi.run(DET, args=["det", "/data"], preopens={"/data": mount.preopen},
+                         deterministic=seed)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout, mount.tree()
+
+
+@pytest.mark.parametrize("kind", DETERMINISTIC_KINDS)
+def test_same_seed_same_bytes(kind, tmp_path):
+    first, tree1 = _det_run(kind, tmp_path / "1", 42)
+    second, tree2 = _det_run(kind, tmp_path / "2", 42)
+    assert first == second and tree1 == tree2
+    lines = first.decode().splitlines()
+    # the sleep advanced the virtual clock by exactly 2 s, at once (plus the tick of a read)
+    assert "slept 2000001000 ns" in lines
+    randoms = [line for line in lines if line.startswith("random ")]
+    assert len(set(randoms)) == 2  # two calls differ
+    other, _ = _det_run(kind, tmp_path / "3", 43)
+    assert [ln for ln in other.decode().splitlines() if ln.startswith("random ")] != randoms
+
+
+def test_deterministic_bytes_are_the_same_in_another_process(tmp_path):
+    here, _ = _det_run("memory", tmp_path, 7)
+    script = (
+        "import sys, vfswasi\nfrom fs.memoryfs import MemoryFS\n"
+        "m = MemoryFS(); m.writebytes('/given.txt', b'given')\n"
+        f"r = vfswasi.run({str(DET)!r}, args=['det', '/data'], preopens={{'/data': m}},"
+        " deterministic=7)\n"
+        "sys.stdout.buffer.write(r.stdout)\n"
+    )
+    there = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
+                           env=SUBPROCESS_ENV)
+    assert there.returncode == 0, there.stderr
+    assert there.stdout == here
+
+
+def test_deterministic_random_bytes_are_the_documented_shake256_stream():
+    import hashlib
+
+    wat = """(module
+      (import "wasi_snapshot_preview1" "random_get" (func $r (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start") (drop (call $r (i32.const 0) (i32.const 100)))))"""
+    engine = vfswasi.modules.default_engine()
+    store = wasmtime.Store(engine)
+    with vfswasi.WASI(deterministic=5) as wasi:
+        instance = wasi.instantiate(store, wasmtime.Module(engine, wat))
+        wasi.start(instance, store)
+        got = instance.exports(store)["memory"].read(store, 0, 100)
+    want = hashlib.shake_256(b"vfswasi-random-v1" + (5).to_bytes(8, "little")
+                             + (0).to_bytes(8, "little") + (0).to_bytes(8, "little")).digest(100)
+    assert got == want
+
+
+def test_cli_deterministic_twice_gives_identical_bytes(tmp_path):
+    outs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "vfswasi", "run", "--deterministic=3",
+                               "--mount", "/data=mem://", str(DET), "/data"],
+                              capture_output=True, timeout=60, env=SUBPROCESS_ENV)
+        assert done.returncode == 0, done.stderr
+        outs.append(done.stdout)
+    assert outs[0] == outs[1] and b"slept 2000001000 ns" in outs[0]
+    bare = subprocess.run([sys.executable, "-m", "vfswasi", "run", "--deterministic",
+                           "--mount", "/data=mem://", str(DET), "/data"],
+                          capture_output=True, timeout=60, env=SUBPROCESS_ENV)
+    assert bare.returncode == 0, bare.stderr  # a bare flag is seed 0, not the module's name
+
+
+def test_written_back_archive_is_byte_identical(tmp_path):
+    # the tree a deterministic run leaves, down to the archive's bytes
+    made = []
+    for i in range(2):
+        mount = make_mount("tar-rw", tmp_path / str(i), {"given.txt": b"given"})
+        os.utime(mount.archive, (0, 0))
+        vfswasi.run(DET, args=["det", "/data"], preopens={"/data": mount.preopen},
+                    deterministic=1)
+        made.append(mount.archive.read_bytes())
+    assert made[0] == made[1]
+
+
+# --- threads --------------------------------------------------------------------------------------
+
+
+def test_a_run_on_another_thread_still_times_out():
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            vfswasi.run(SPIN, args=["spin", "wasm"], timeout=0.3)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(30)
+    assert not t.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], LimitExceeded)
+    assert not isinstance(errors[0], Terminated)
