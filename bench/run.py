@@ -505,6 +505,35 @@ def machine() -> dict[str, object]:
     }
 
 
+def bench_epochs(s: Settings, log: Callable[[str], None]) -> list[Row]:
+    """What vfswasi's stop machinery costs when no limit is set: the same guests on a plain
+    engine and on `vfswasi.engine()` (epoch checks in the compiled code, the epoch ticker
+    running, a deadline callback 100 times a second)."""
+    log("epoch interruption: a compute loop and the trivial call, plain vs epoch engine")
+    engines = {"plain engine": wasmtime.Engine(), "epoch engine": vfswasi.engine()}
+    with ExitStack() as stack:
+        groups: dict[str, list[Job]] = {}
+        for label, engine in engines.items():
+            compute = stack.enter_context(vfswasi_guest(engine, load_guest(engine, "compute")))
+            trivial = stack.enter_context(vfswasi_guest(engine, load_guest(engine, "trivial")))
+            groups[label] = [
+                calibrated_loop(compute.export("bench"), f"compute ({label})", s.rep_seconds),
+                calibrated_loop(trivial.export("bench"), f"args_sizes_get ({label})",
+                                s.rep_seconds),
+            ]
+        rates = interleave(groups, s.reps, s.warmup)
+    return [
+        Row("compute loop, no WASI calls (epoch checks)", "-", "ns/iter",
+            Side("epoch engine", [1e9 / r for r in rates["epoch engine/0"]], True),
+            Side("plain engine", [1e9 / r for r in rates["plain engine/0"]], True),
+            "ratio ≤ 1.05", lambda _best, ratio: ratio <= 1.05),
+        Row("args_sizes_get (epoch engine)", "-", "µs/call",
+            per_call_us("epoch engine", rates["epoch engine/1"]),
+            per_call_us("plain engine", rates["plain engine/1"]),
+            "ratio ≤ 1.05", lambda _best, ratio: ratio <= 1.05),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="~15 s smoke run")
@@ -512,11 +541,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--dir", metavar="DIR",
                         help="where to put the host-directory files (default: a temp dir)")
-    parser.add_argument("--only", choices=["trivial", "stat", "bulk"], action="append",
+    parser.add_argument("--only", choices=["trivial", "stat", "bulk", "epochs"], action="append",
                         help="run only these benchmarks (repeatable)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
-    only = set(args.only or ["trivial", "stat", "bulk"])
+    only = set(args.only or ["trivial", "stat", "bulk", "epochs"])
 
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - start:5.1f}s] {message}", file=sys.stderr, flush=True)
@@ -533,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_stat(engine, settings, host_dir, log)
         if "bulk" in only:
             rows += bench_bulk(engine, settings, host_dir, log)
+        if "epochs" in only:
+            rows += bench_epochs(settings, log)
     elapsed = time.perf_counter() - start
     load_after = os.getloadavg()[0]
     log("done")

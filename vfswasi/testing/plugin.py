@@ -21,7 +21,8 @@ from .runner import WasiResult, run_wasi
 
 @pytest.fixture(scope="session")
 def wasi_run() -> Callable[..., WasiResult]:
-    """`run_wasi(wasm, tree, *, args, stdin, env, mount, backend) -> WasiResult`."""
+    """`run_wasi(wasm, tree, *, args, stdin, env, mount, backend, limits, deterministic)
+    -> WasiResult` (deterministic by default: a failing example replays exactly)."""
     return run_wasi
 
 

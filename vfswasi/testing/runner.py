@@ -25,7 +25,8 @@ from typing import Literal
 import wasmtime
 from fs.memoryfs import MemoryFS
 
-from ..api import run
+from ..api import Deterministic, run
+from ..limits import Limits
 from ..modules import WasmSource, default_engine, load_module
 from .treespec import Tree, build_memfs, hard_links, read_tree, write_tree
 
@@ -69,17 +70,24 @@ def run_wasi(
     env: Mapping[str, str] | None = None,
     mount: str = "/",
     backend: BackendName = "memory",
+    limits: Limits | None = None,
+    deterministic: Deterministic = 0,
 ) -> WasiResult:
     """Run WASI command `wasm` with `tree` (a spec dict, a MemoryFS, or None for an empty
     one) preopened at `mount`; see the module docstring for `backend`.
 
-    `args` defaults to ["main"]. A trap propagates as the engine's exception.
+    `args` defaults to ["main"]. A trap propagates as the engine's exception, a limit hit as
+    its `vfswasi.LimitExceeded`. Runs are deterministic by default (seed 0: virtual clocks,
+    seeded random_get, see `vfswasi.clocks`), so a failing hypothesis example replays
+    exactly; pass `deterministic=None` for the real clocks. `limits` and `deterministic`
+    apply to vfswasi's backends, not to wasmtime's own WASI.
     """
+    options = {"limits": limits, "deterministic": deterministic}
     argv = list(args) if args is not None else ["main"]
     env = dict(env or {})
     if backend == "memory":
         memfs = tree if isinstance(tree, MemoryFS) else build_memfs(tree or {})
-        res = run(wasm, args=argv, env=env, preopens={mount: memfs}, stdin=stdin)
+        res = run(wasm, args=argv, env=env, preopens={mount: memfs}, stdin=stdin, **options)
         return WasiResult(res.exit_code, res.stdout, res.stderr, read_tree(memfs),
                           hard_links(memfs), memfs)
     if backend not in BACKENDS:
@@ -90,7 +98,7 @@ def run_wasi(
         os.mkdir(root)
         write_tree(spec, root)
         if backend == "host":
-            res = run(wasm, args=argv, env=env, preopens={mount: root}, stdin=stdin)
+            res = run(wasm, args=argv, env=env, preopens={mount: root}, stdin=stdin, **options)
             code, out, err = res.exit_code, res.stdout, res.stderr
         else:
             code, out, err = run_native(wasm, argv, env, {mount: root}, stdin, Path(tmp))
@@ -115,6 +123,7 @@ def run_native(wasm: WasmSource, args: Sequence[str], env: Mapping[str, str],
     cfg.stdout_file = str(stdio["out"])
     cfg.stderr_file = str(stdio["err"])
     store = wasmtime.Store(engine)
+    store.set_epoch_deadline(1 << 62)  # an epoch engine: no vfswasi limits on wasmtime's WASI
     store.set_wasi(cfg)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
