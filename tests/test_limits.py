@@ -468,3 +468,27 @@ def test_a_run_on_another_thread_still_times_out():
     assert not t.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], LimitExceeded)
     assert not isinstance(errors[0], Terminated)
+
+
+# --- the README's examples -------------------------------------------------------------------
+
+
+def _readme_blocks(section: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [block.split("\n```", 1)[0] for block in body.split("```python\n")[1:]]
+
+
+@pytest.mark.parametrize("section", ["Running untrusted programs", "Reproducible runs"])
+def test_readme_examples_run_as_written(section, tmp_path):
+    (tmp_path / "tests").symlink_to(ROOT / "tests")  # the README's paths are the repo's
+    blocks = _readme_blocks(section)
+    assert blocks
+    for block in blocks:
+        done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True,
+                              timeout=60, env=SUBPROCESS_ENV)
+        assert done.returncode == 0, done.stderr.decode()
+    if section == "Running untrusted programs":
+        assert done.stdout == b"timeout b'ready\\n'\n"
+        with tarfile.open(tmp_path / "scratch.tar") as tf:
+            assert tf.extractfile("note.txt").read() == b"saved"  # type: ignore[union-attr]
