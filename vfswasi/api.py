@@ -20,7 +20,8 @@ import os
 import socket
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,15 +242,34 @@ class WASI:
         KeyboardInterrupt and SIGTERM `vfswasi.Terminated` (exit 143), after the guest was
         unwound (close the instance, or use `run()`/`with`, to save the mounts)."""
         store = self._claim(instance, store, "_start", forbidden="_initialize")
-        control = self.ctx.control
         code = 0
+        try:
+            with self._guest_running(instance, store):
+                instance.exports(store)["_start"](store)  # type: ignore[operator]
+        except WASIExit as e:
+            code = _signed32(e.code)
+        except SystemExit:
+            self.close()  # flushes stdio too
+            raise
+        finally:
+            self._flush()
+            self._account(instance, store)
+        if code != 0 and (stop := self._memory_exhausted(instance, store)) is not None:
+            self.ctx.usage.limit = stop.limit
+            raise stop
+        return code
+
+    @contextmanager
+    def _guest_running(self, instance: wasmtime.Instance,
+                       store: wasmtime.Store) -> Iterator[None]:
+        """Around every entry into the guest: signals only record a stop, and a trap that
+        carried a stop (or a run out of memory) becomes the stop's own exception."""
+        control = self.ctx.control
+        self._begin()
         with signals_stop(control):
             try:
-                instance.exports(store)["_start"](store)  # type: ignore[operator]
-            except WASIExit as e:
-                code = _signed32(e.code)
-            except SystemExit:
-                self.close()  # flushes stdio too
+                yield
+            except WASIExit:
                 raise
             except Exception as e:
                 stop = stop_exception(control, e) or self._memory_exhausted(instance, store)
@@ -257,15 +277,9 @@ class WASI:
                     raise
                 self.ctx.usage.limit = getattr(stop, "limit", control.reason)
                 raise stop from None
-            finally:
-                self._flush()
-                self._account(instance, store)
         if control.reason is not None:  # a stop asked just as the guest returned
+            self.ctx.usage.limit = control.reason
             raise stop_exception(control, None)  # type: ignore[misc]
-        if code != 0 and (stop := self._memory_exhausted(instance, store)) is not None:
-            self.ctx.usage.limit = stop.limit
-            raise stop
-        return code
 
     def _memory_exhausted(self, instance: wasmtime.Instance,
                           store: wasmtime.Store) -> LimitExceeded | None:
@@ -311,15 +325,8 @@ class WASI:
         if init is not None:
             if not isinstance(init, wasmtime.Func):
                 raise TypeError("instance.exports._initialize is not a function")
-            control = self.ctx.control
-            with signals_stop(control):
-                try:
-                    init(store)
-                except Exception as e:
-                    stop = stop_exception(control, e)
-                    if stop is None:
-                        raise
-                    raise stop from None
+            with self._guest_running(instance, store):
+                init(store)
 
     def call(self, instance: wasmtime.Instance, name: str, *args: Any,
              store: wasmtime.Store | None = None) -> Any:
@@ -331,17 +338,8 @@ class WASI:
         func = instance.exports(store).get(name)
         if not isinstance(func, wasmtime.Func):
             raise TypeError(f"instance.exports.{name} is not a function")
-        control = self.ctx.control
-        self._begin()
-        with signals_stop(control):
-            try:
-                return func(store, *args)
-            except Exception as e:
-                stop = stop_exception(control, e)
-                if stop is None:
-                    raise
-                self.ctx.usage.limit = getattr(stop, "limit", control.reason)
-                raise stop from None
+        with self._guest_running(instance, store):
+            return func(store, *args)
 
     def _claim(self, instance: wasmtime.Instance, store: wasmtime.Store | None,
                required: str | None, *, forbidden: str) -> wasmtime.Store:
@@ -360,7 +358,6 @@ class WASI:
         self._started = True
         self._store = store
         self.prepare_store(store)
-        self._begin()
         return store
 
     # --- lifetime -----------------------------------------------------------------------------------
