@@ -294,14 +294,29 @@ static int cmd_poll(const char *which, const char *path, const char *offset) {
 
 /* --- misc ------------------------------------------------------------------------------- */
 
+/* Whether `buf` looks random: short buffers hold many distinct bytes, long ones use every
+   byte value about equally often (a buffer of 1 then zeros, or a repeated pattern, fails). */
+static int spread_ok(const uint8_t *buf, size_t n) {
+    size_t counts[256] = {0}, distinct = 0, lo = SIZE_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) distinct += counts[buf[i]]++ == 0;
+    if (n < 4096) return n == 0 || distinct * 8 >= n * 5;
+    for (int v = 0; v < 256; v++) {
+        if (counts[v] < lo) lo = counts[v];
+        if (counts[v] > hi) hi = counts[v];
+    }
+    return lo * 512 > n && hi * 128 < n;  /* every value within half and twice the mean */
+}
+
 static int cmd_random(size_t n) {
-    uint8_t *buf = malloc(n + 16);
+    uint8_t *buf = malloc(n + 16), *again = malloc(n + 1);
     memset(buf, 0, n);
     memset(buf + n, GUARD, 16);
     __wasi_errno_t e = __wasi_random_get(buf, n);
     int nonzero = 0;
     for (size_t i = 0; i < n; i++) nonzero |= buf[i] != 0;
-    out("random errno %d count %zu nonzero %d guard %d\n", e, n, nonzero, guard_ok(buf + n, 16));
+    int differs = __wasi_random_get(again, n) == 0 && n > 0 && memcmp(buf, again, n) != 0;
+    out("random errno %d count %zu nonzero %d spread %d differs %d guard %d\n", e, n, nonzero,
+        spread_ok(buf, n), differs, guard_ok(buf + n, 16));
     return failed;
 }
 
