@@ -389,17 +389,25 @@ def test_open_file_on_symlink_is_eloop(backend: Backend, target: str, flags: dic
 
 
 def test_sync(backend: Backend) -> None:
+    # sync and sync_dir succeed, and what was written is there, through another handle too
     r = backend.root()
-    f = backend.open_file(r, "f", read=False, write=True, create=True)
+    f = backend.open_file(r, "f", read=True, write=True, create=True)
     try:
-        f.write(b"x", 0)
+        f.write(b"xy", 0)
         f.sync()
+        other = backend.open_file(r, "f", read=True, write=False)
+        try:
+            buf = bytearray(4)
+            assert other.readinto(memoryview(buf), 0) == 2 and bytes(buf[:2]) == b"xy"
+        finally:
+            other.close()
     finally:
         f.close()
     backend.sync_dir(r)
     backend.mkdir(r, "d")
     with opened(backend, r, "d") as h:
         backend.sync_dir(h)
+    assert {name for name, _ino, _t in backend.listdir(r)} >= {"f", "d"}
 
 
 # --- directories ------------------------------------------------------------------------------

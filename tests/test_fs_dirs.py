@@ -500,3 +500,20 @@ def test_tree_errors_are_reported_and_the_run_goes_on(oracle_kind, tmp_path):
     assert len(lines) == 9
     assert mount.tree()["ok"] == b"still-works"
     assert mount.tree()["src"] == PROJECT["src"]
+
+
+def test_rename_out_of_a_directory_changes_its_mtime(oracle_kind, tmp_path):
+    # Both directories of a rename change: the one losing the entry and the one gaining it.
+    out, _ = ops(oracle_kind, tmp_path, {"src": {"f": b"F"}, "dst": {}}, [
+        "settimes 3 src 1000000000 1000000000 atim,mtim",
+        "settimes 3 dst 1000000000 1000000000 atim,mtim",
+        "times 3 src", "times 3 dst",
+        "rename 3 src/f 3 dst/f",
+        "times 3 src", "times 3 dst",
+    ])
+    assert out[:4] == ["ok", "ok", "ok atim=1000000000 mtim=1000000000",
+                       "ok atim=1000000000 mtim=1000000000"], out
+    assert out[4] == "ok"
+    for line in out[5:]:
+        mtim = int(line.split("mtim=")[1])
+        assert mtim > 1_600_000_000 * 10**9, line  # now, not the old time

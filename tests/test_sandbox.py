@@ -231,6 +231,21 @@ def test_symlinks_made_by_the_guest_are_checked_when_used(oracle_kind, tmp_path)
     }
 
 
+def test_symlink_expansion_stops_after_exactly_40(oracle_kind, tmp_path):
+    # 40 expansions resolve, the 41st is LOOP: Linux's MAXSYMLINKS, wasmtime's limit, ours
+    at_limit = {f"m{i}": Symlink(f"m{i + 1}") for i in range(39)} | {"m39": Symlink("a")}
+    past = {f"n{i}": Symlink(f"n{i + 1}") for i in range(40)} | {"n40": Symlink("a")}
+    world = make_world(oracle_kind, tmp_path, {**at_limit, **past})
+    run_scenario(world, """
+        open 3 m0                                -> ok 5
+        read 5 10                                -> ok "A"
+        stat 3 m0 follow                         -> ok file size=1 nlink=1
+        open 3 n0                                -> err LOOP
+        stat 3 n0 follow                         -> err LOOP
+        stat 3 n1 follow                         -> ok file size=1 nlink=1
+    """)
+
+
 def test_symlink_loops_and_long_chains(oracle_kind, tmp_path):
     # 8 hops resolve; 100 exceed any host's limit (wasmtime's is 40) and give LOOP
     chain = {f"c{i}": Symlink(f"c{i + 1}") for i in range(100)} | {"c100": Symlink("a")}
