@@ -13,17 +13,32 @@ handles from `open_dir` are owned by the caller and given back with `release_dir
 Errors are `OSError`s carrying a host `errno` code (`errno.ENOENT`, ...); the syscall layer
 maps them to WASI errnos. Times are integer nanoseconds since the Unix epoch.
 Backends are used from one thread at a time per WASI instance.
+
+Before the guest runs, the WASI instance hands each mount its resources: `use_storage` (the
+account that backends keeping data in memory charge growth to, see `vfswasi.quota`) and
+`use_clock` (where the times the guest causes come from). Both default to doing nothing.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .abi import Filetype
 
+if TYPE_CHECKING:
+    from .quota import StorageAccount
+
 DirHandle = Any
+
+
+class Clock(Protocol):
+    """What a backend needs of a clock (`vfswasi.clocks.RealClock`, `VirtualClock`)."""
+
+    def time_ns(self) -> int:
+        """Wall-clock ns for a time the guest causes (a write's mtime, ...)."""
+        ...
 
 
 class Stat(NamedTuple):
@@ -187,6 +202,22 @@ class Backend:
     def set_times(self, d: DirHandle, name: str, atim: int | None, mtim: int | None) -> None:
         """Set times of entry `name` itself (a symlink's own times when it is one)."""
         raise NotImplementedError
+
+    # --- resources -----------------------------------------------------------------------------
+
+    def use_storage(self, account: StorageAccount | None) -> None:
+        """Charge what the guest adds from now on to `account` (None: count nothing).
+
+        Backends keeping data in the host's memory or temporary files (memory, writable
+        archives, overlays, fsspec spools) charge every growth before allocating it and answer
+        ENOSPC when the account refuses it (see `vfswasi.quota`); the others ignore it. The
+        WASI instance calls it on each mount before the guest runs; a later call replaces
+        the account (what was charged to the old one stays there)."""
+
+    def use_clock(self, clock: Clock) -> None:
+        """Stamp the times the guest causes (the mtime of a write, the ctime of a rename, ...)
+        with `clock.time_ns()` instead of the host's time (a `VirtualClock` for deterministic
+        runs). Backends that cannot choose (a host directory) ignore it."""
 
     # --- lifetime ------------------------------------------------------------------------------
 

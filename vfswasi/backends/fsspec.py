@@ -36,6 +36,12 @@ fsspec is an object-store API more than a POSIX one. What this adapter does abou
   then deletes: not atomic, and costly for large trees.
 - Read-only: zip filesystems opened for reading, tar, http(s) and other read-only protocols
   (or `readonly=True`) answer EROFS to every write.
+- Storage (`use_storage`): a write spool is host memory or a host temporary file, so its
+  bytes are charged to the account while it exists (the copy of the file as it is read in,
+  then every growth, each before it happens; ENOSPC when refused) and refunded when the last
+  handle closes or a truncate shrinks it. What the filesystem itself stores is not counted
+  (it is the filesystem's, even for fsspec's memory filesystem). Times the guest causes come
+  from `use_clock`'s clock.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import fsspec
 from fsspec.implementations.dirfs import DirFileSystem
@@ -57,8 +63,12 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
 from ..abi import Filetype
-from ..vfs import Backend, FileHandle, Stat, oserror
+from ..clocks import RealClock
+from ..vfs import Backend, Clock, FileHandle, Stat, oserror
 from .pyfs import seconds_to_ns
+
+if TYPE_CHECKING:
+    from ..quota import StorageAccount
 
 __all__ = ["FsspecBackend", "from_fsspec", "from_url"]
 
@@ -164,6 +174,9 @@ class _Shared:
         self.stream: BinaryIO | None = None
         self.spool: Any = None  # tempfile.SpooledTemporaryFile once anyone writes
         self.dirty = False
+        # the spool's bytes charged to `account` (the backend's when the spool was made)
+        self.account: StorageAccount | None = None
+        self.charged = 0
 
     @property
     def fs(self) -> Any:
@@ -190,17 +203,21 @@ class _Shared:
                 total += n
             return total
 
-    def writable_spool(self) -> Any:
-        """The spool, made from the file's current content on first use."""
+    def writable_spool(self, *, copy: bool = True) -> Any:
+        """The spool, made from the file's current content on first use (`copy=False`: empty,
+        for a truncate to 0)."""
         if self.spool is None:
             spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+            self.account, self.charged = self.backend.storage, 0
             try:
-                if self.path is not None:
+                if copy and self.path is not None:
                     with _fs_errors(self.path), self.fs.open(self.path, "rb") as src:
                         while data := src.read(CHUNK):
+                            self._reserve(self.charged + len(data), spool)
                             spool.write(data)
             except BaseException:
                 spool.close()
+                self._settle(None)
                 raise
             self.spool = spool
             if self.stream is not None:
@@ -208,23 +225,51 @@ class _Shared:
                 self.stream = None
         return self.spool
 
+    def _reserve(self, size: int, spool: Any) -> None:
+        """Charge the spool growing to `size` bytes, before it does (ENOSPC if refused)."""
+        if size > self.charged:
+            if self.account is not None:
+                self.account.charge(size - self.charged)
+            self.charged = size
+        if size > SPOOL_MEMORY:
+            # to disk before growing, not after: SpooledTemporaryFile first writes into its
+            # BytesIO, which a huge write could make fail (and free what it held)
+            spool.rollover()
+
+    def _settle(self, spool: Any) -> None:
+        """Refund what was charged beyond what `spool` holds (all of it: None)."""
+        size = spool.seek(0, os.SEEK_END) if spool is not None else 0
+        if size < self.charged:
+            if self.account is not None:
+                self.account.refund(self.charged - size)
+            self.charged = size
+
     def write(self, data: memoryview | bytes, offset: int) -> int:
         spool = self.writable_spool()
         end = spool.seek(0, os.SEEK_END)
-        if offset > end:
-            self._zeros(spool, offset - end)
-        spool.seek(offset)
-        n = spool.write(data)
+        self._reserve(max(end, offset + len(data)), spool)
+        try:
+            if offset > end:
+                self._zeros(spool, offset - end)
+            spool.seek(offset)
+            n = spool.write(data)
+        finally:
+            self._settle(spool)
         self.changed()
         return n
 
     def truncate(self, size: int) -> None:
-        spool = self.writable_spool()
+        spool = self.writable_spool(copy=size > 0)  # O_TRUNC copies nothing
         end = spool.seek(0, os.SEEK_END)
         if size < end:
             spool.truncate(size)
+            self._settle(spool)
         elif size > end:
-            self._zeros(spool, size - end)  # an in-memory spool would not grow on truncate
+            self._reserve(size, spool)
+            try:
+                self._zeros(spool, size - end)  # an in-memory spool would not grow on truncate
+            finally:
+                self._settle(spool)
         self.changed()
 
     @staticmethod
@@ -270,6 +315,7 @@ class _Shared:
                     with suppress(Exception):
                         f.close()
             self.stream = self.spool = None
+            self._settle(None)
 
 
 class FsspecFile(FileHandle):
@@ -336,6 +382,8 @@ class FsspecBackend(Backend):
         self.readonly = readonly
         self._root = fs._strip_protocol(root) if root else fs._strip_protocol("")
         self._dev = next(_next_dev)
+        self.storage: StorageAccount | None = None
+        self.clock: Clock = RealClock()
         self._inos: dict[str, int] = {}
         self._next_ino = itertools.count(1)
         #: path -> [atim, mtim, ctim] in ns, each None where the filesystem's value stands
@@ -348,6 +396,12 @@ class FsspecBackend(Backend):
 
     def root(self) -> str:
         return self._root
+
+    def use_storage(self, account: StorageAccount | None) -> None:
+        self.storage = account  # spools made from now on charge it
+
+    def use_clock(self, clock: Clock) -> None:
+        self.clock = clock
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -401,7 +455,7 @@ class FsspecBackend(Backend):
 
     def _touch(self, path: str) -> None:
         """`path`'s data (or a directory's entries) changed now."""
-        now = time.time_ns()
+        now = self.clock.time_ns()
         times = self._times.setdefault(path, [None, None, None])
         times[1] = times[2] = now
 
@@ -413,7 +467,7 @@ class FsspecBackend(Backend):
             times[0] = atim
         if mtim is not None:
             times[1] = mtim
-        times[2] = time.time_ns()
+        times[2] = self.clock.time_ns()
 
     def _shared(self, path: str) -> _Shared:
         shared = self._open.get(path)

@@ -12,7 +12,9 @@ them as `_vfswasi_*` attributes on the `_DirEntry` objects themselves, never in 
 that several backends over one MemoryFS (one to build a tree, one to run a guest, one to read the
 result) agree on all of it:
 
-    _vfswasi_ino      inode number, assigned lazily from a process-wide counter
+    _vfswasi_ino      inode number: from a counter of the MemoryFS (`_vfswasi_inos`, on the
+                      root entry), when the entry is made or first seen; so the same
+                      operations on the same tree give the same numbers, in any process
     _vfswasi_dev      device number of the whole MemoryFS (on the root entry only)
     _vfswasi_nlink    number of names of a non-directory (absent = 1)
     _vfswasi_target   symlink target (the entry's resource_type is ResourceType.symlink)
@@ -20,6 +22,15 @@ result) agree on all of it:
     _vfswasi_removed  set on a directory that was rmdir'ed while a handle may still be open
     _vfswasi_{a,m}tim ns times, with `_src` = the float field they were derived from / written to
     _vfswasi_ctim     ns status-change time (MemoryFS has none; `created_time` is a birth time)
+    _vfswasi_opens    open `MemoryFile`s of a file (absent = 0): its storage is refunded when it
+                      has neither a name nor an open handle left (see `vfswasi.quota`)
+
+Storage: with `use_storage(account)`, every growth is charged before anything is allocated
+(ENOSPC when the account refuses it; EFBIG past what a BytesIO can address), and shrinking or
+removing refunds; `vfswasi.quota` says what counts. A failed allocation never costs a file its
+data, although CPython's BytesIO frees its buffer when it fails to enlarge it: large growths
+are first checked with the OS, small ones go through a buffer BytesIO must copy instead of
+resizing (`_write_keeping`). Times the guest causes come from `use_clock`'s clock.
 
 Limits of sharing the tree with plain PyFS code: MemoryFS gives an entry one `name`, so a
 hard-linked entry reports the name it was last created or renamed under; removing one name of
@@ -35,13 +46,19 @@ import mmap
 import sys
 import threading
 import time
+from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from fs.enums import ResourceType
 from fs.memoryfs import MemoryFS, _DirEntry
 
 from ..abi import Filetype
-from ..vfs import Backend, FileHandle, Stat, oserror
+from ..clocks import RealClock
+from ..vfs import Backend, Clock, FileHandle, Stat, oserror
 from .pyfs import seconds_to_ns
+
+if TYPE_CHECKING:
+    from ..quota import StorageAccount
 
 _FILETYPES = {
     ResourceType.directory: Filetype.DIRECTORY,
@@ -49,10 +66,9 @@ _FILETYPES = {
     ResourceType.symlink: Filetype.SYMBOLIC_LINK,
 }
 
-# Process-wide, so that entries of different MemoryFS never share an inode number and two
-# MemoryFS never share a device number. Device numbers start high to stay clear of the small
+# Process-wide, so that two MemoryFS never share a device number (inode numbers are per
+# MemoryFS: the device tells them apart). Device numbers start high to stay clear of the small
 # st_dev values of host filesystems mounted next to us.
-_next_ino = itertools.count(1)
 _next_dev = itertools.count((1 << 48) + 1)
 _assign_lock = threading.Lock()
 
@@ -74,8 +90,20 @@ def _lazy_number(entry: _DirEntry, attr: str, counter: itertools.count) -> int:
         return getattr(entry, attr)
 
 
-def _ino(entry: _DirEntry) -> int:
-    return _lazy_number(entry, "_vfswasi_ino", _next_ino)
+def _ino_counter(root: _DirEntry) -> itertools.count[int]:
+    """The inode counter of the MemoryFS whose root is `root`, kept on the root so that every
+    backend over that MemoryFS draws from it."""
+    try:
+        return root._vfswasi_inos
+    except AttributeError:
+        with _assign_lock:
+            if not hasattr(root, "_vfswasi_inos"):
+                root._vfswasi_inos = itertools.count(1)
+        return root._vfswasi_inos
+
+
+def _ino(entry: _DirEntry, counter: itertools.count[int]) -> int:
+    return _lazy_number(entry, "_vfswasi_ino", counter)
 
 
 def _filetype(entry: _DirEntry) -> int:
@@ -168,17 +196,13 @@ def _modified(entry: _DirEntry, now: int) -> None:
     _put_time(entry, "mtim", now)
 
 
-def _stat(entry: _DirEntry, dev: int) -> Stat:
+def _stat(entry: _DirEntry, dev: int, inos: itertools.count[int]) -> Stat:
     atim, mtim, ctim = _times(entry)
-    return Stat(dev, _ino(entry), _filetype(entry), _nlink(entry), _size(entry), atim, mtim, ctim)
+    return Stat(dev, _ino(entry, inos), _filetype(entry), _nlink(entry), _size(entry), atim, mtim,
+                ctim)
 
 
-def _grow(entry: _DirEntry, size: int) -> None:
-    """Extend a file with zeros to `size` bytes (caller holds entry.lock, size > current)."""
-    bio = entry._bytes_file
-    _reserve(bio, size)
-    bio.seek(size - 1)
-    bio.write(b"\0")  # BytesIO zero-fills the gap between the old end and a write past it
+# --- file data: growth that never loses what a file held ----------------------------------------
 
 
 def _check_size(size: int) -> None:
@@ -186,23 +210,159 @@ def _check_size(size: int) -> None:
         raise oserror(errno.EFBIG)
 
 
-# Growing a file by at least this much first makes sure the memory can be had (`_reserve`).
-_RESERVE_FROM = 1 << 20
+# A buffer reallocated to at least this size is grown in place after a `_probe` (a guest's
+# ftruncate or pwrite at 1 TiB is refused there, before BytesIO asks for it); smaller ones
+# through a shared buffer (see `_write_keeping`), which costs a copy.
+_PROBE_FROM = 1 << 18
 
 
-def _reserve(bio: io.BytesIO, size: int) -> None:
-    """ENOSPC unless `bio` can grow to `size` bytes (caller holds the entry's lock).
-
-    When CPython's BytesIO cannot enlarge its buffer it frees it: the file's data is gone and
-    every later call raises ValueError. So before a large growth (a guest's ftruncate or pwrite
-    at 1 TiB), map that much memory, untouched and so free, and give it back at once; the OS
-    refuses what it would refuse BytesIO (which over-allocates by 1/8)."""
-    if size - bio.seek(0, 2) < _RESERVE_FROM:
-        return
+def _probe(nbytes: int) -> None:
+    """ENOSPC unless the OS would give `nbytes` more now: map that much memory, untouched and
+    so free, and give it back at once (it refuses what it would refuse an allocation)."""
     try:
-        mmap.mmap(-1, size + size // 8 + 1).close()
+        mmap.mmap(-1, nbytes).close()
     except (OSError, OverflowError, MemoryError):
         raise oserror(errno.ENOSPC) from None
+
+
+# sys.getsizeof(BytesIO) counts its buffer object only while the BytesIO holds the sole
+# reference to it: then it is the object itself (plus GC header) and the bytes object.
+_BIO_SELF = sys.getsizeof(io.BytesIO()) - io.BytesIO.__basicsize__  # a new one shares b""
+_BYTES_SELF = sys.getsizeof(b"")
+
+
+def _room(bio: io.BytesIO) -> int:
+    """How long `bio` can get without reallocating its buffer; negative when the buffer is
+    shared (then any change copies it, which leaves the original intact on failure)."""
+    return sys.getsizeof(bio) - type(bio).__basicsize__ - _BIO_SELF - _BYTES_SELF
+
+
+def _write_keeping(bio: io.BytesIO, data: memoryview | bytes, offset: int, size: int) -> int:
+    """`bio.write(data)` at `offset`, past bio's length `size`; when the memory cannot be had
+    bio keeps exactly what it held, and ENOSPC (EFBIG past what BytesIO can address) is
+    raised.
+
+    CPython's BytesIO frees its buffer when it fails to enlarge it (`_PyBytes_Resize`): the
+    data is gone and every later call raises ValueError. A write that fits the buffer's room
+    allocates nothing. Past it:
+
+    - A large buffer: BytesIO asks for at most 9/8 of the new length, and the worst the
+      allocator does with that is to allocate it anew beside the old one and copy; so we map
+      that much first (`_probe`) and answer ENOSPC if the OS refuses. What it grants, the
+      reallocation right after needs (the GIL is held in between, so no other Python thread
+      can take it; only another process in that instant could, with strict overcommit).
+      Growing in place (mremap) keeps big sequential writes free of copies.
+    - A small buffer (or a shared one): BytesIO never resizes a shared buffer in place: it
+      allocates a new one, copies, and keeps the old on failure. So we fill the room up to
+      its end (no allocation), take the reference `getvalue()` then returns without copying,
+      grow it (one allocation), and cut the filler off again if that failed. That is
+      guaranteed, for a copy of at most `_PROBE_FROM` bytes.
+    """
+    end = offset + len(data)
+    room = _room(bio)
+    if end <= room:  # no reallocation: nothing can fail
+        bio.seek(offset)
+        return bio.write(data)
+    most = end + (end >> 3) + 6  # what BytesIO asks for at most
+    if most >= _PROBE_FROM:
+        _probe(most)
+        if room >= 0:
+            bio.seek(offset)
+            try:
+                return bio.write(data)
+            except (MemoryError, OverflowError) as e:
+                code = errno.EFBIG if isinstance(e, OverflowError) else errno.ENOSPC
+                raise oserror(code) from None
+    if 0 <= size < room:
+        bio.seek(room - 1)
+        bio.write(b"\0")
+    keep = None
+    try:
+        # the buffer itself (a copy when it holds at most one byte: restored below if freed)
+        keep = bio.getvalue()
+        # Room for half again the new length (BytesIO's own 1/8 would copy four times as
+        # often), else for just the new length. At least half of it is in use, so the
+        # truncate below keeps the buffer.
+        for target in dict.fromkeys((end + end // 2, end)):
+            try:
+                bio.seek(target - 1)
+                bio.write(b"\0")  # the one allocation: a new buffer, the old one kept
+                break
+            except MemoryError:
+                if target == end:
+                    raise
+                if bio.closed:
+                    bio.__init__(keep)  # type: ignore[misc]
+    except (MemoryError, OverflowError) as e:
+        if bio.closed and keep is not None:  # only a buffer too small for getvalue() to share
+            bio.__init__(keep)  # type: ignore[misc]
+        if not bio.closed:
+            with suppress(MemoryError):  # truncate sets the length before it reallocates
+                bio.truncate(size)
+        code = errno.EFBIG if isinstance(e, OverflowError) else errno.ENOSPC
+        raise oserror(code) from None
+    finally:
+        del keep  # the old buffer, now that the write copied it
+    bio.seek(offset)
+    n = bio.write(data)  # within the room now
+    bio.truncate(end)
+    return n
+
+
+def _truncate_keeping(bio: io.BytesIO, new_size: int) -> None:
+    """`bio.truncate(new_size)` (new_size < its length), keeping the data even if the buffer
+    fails to shrink: BytesIO reallocates when it shrinks below half its room, which could
+    (in principle) fail and free it like a growth."""
+    keep = None
+    if new_size < _room(bio) // 2:
+        bio.seek(0)
+        keep = bio.read(new_size)  # what must survive; a MemoryError here changed nothing
+    try:
+        bio.truncate(new_size)
+    except MemoryError:
+        if bio.closed and keep is not None:
+            bio.__init__(keep)  # type: ignore[misc]
+        # else the length was set before the reallocation failed: the data is right
+
+
+def _charged_write(storage: StorageAccount | None, bio: io.BytesIO, data: memoryview | bytes,
+                   offset: int) -> int:
+    """Write `data` at `offset` of a file's BytesIO (caller holds the entry's lock), charging
+    the growth to `storage` first and refunding it if the write fails."""
+    end = offset + len(data)
+    _check_size(end)
+    size = bio.seek(0, 2)
+    grow = end - size
+    if grow <= 0:
+        # within the file, so within the buffer: only a shared buffer is copied, and a
+        # failed copy keeps the original
+        bio.seek(offset)
+        try:
+            return bio.write(data)
+        except MemoryError:
+            raise oserror(errno.ENOSPC) from None
+    if storage is None:
+        return _write_keeping(bio, data, offset, size)
+    storage.charge(grow)
+    try:
+        return _write_keeping(bio, data, offset, size)
+    except BaseException:
+        storage.refund(grow - max(0, bio.seek(0, 2) - size))
+        raise
+
+
+def _charged_resize(storage: StorageAccount | None, bio: io.BytesIO, new_size: int) -> None:
+    """Make a file's BytesIO `new_size` bytes long (zeros past the old end), charging growth
+    first and refunding what shrinking gives back (caller holds the entry's lock)."""
+    _check_size(new_size)
+    size = bio.seek(0, 2)
+    if new_size > size:
+        # BytesIO zero-fills the gap between the old end and a write past it
+        _charged_write(storage, bio, b"\0", new_size - 1)
+    elif new_size < size:
+        _truncate_keeping(bio, new_size)
+        if storage is not None:
+            storage.refund(size - bio.seek(0, 2))
 
 
 # --- open files -----------------------------------------------------------------------------------
@@ -210,16 +370,19 @@ def _reserve(bio: io.BytesIO, size: int) -> None:
 
 class MemoryFile(FileHandle):
     """An open regular file: reads and writes go straight to the entry's shared BytesIO, so
-    every handle (ours or a `memfs.open` one) sees every write at once."""
+    every handle (ours or a `memfs.open` one) sees every write at once. It counts itself in
+    the entry's `_vfswasi_opens` until closed."""
 
-    def __init__(self, entry: _DirEntry, dev: int, *, read: bool, write: bool, readonly: bool):
+    def __init__(self, backend: MemoryBackend, entry: _DirEntry, *, read: bool, write: bool):
+        self._backend = backend
         self._entry = entry
         self._bio = entry._bytes_file
         self._lock = entry.lock
-        self._dev = dev
-        self._readonly = readonly
+        self._readonly = backend.readonly
+        self._closed = False
         self.readable = read
         self.writable = write
+        entry._vfswasi_opens = getattr(entry, "_vfswasi_opens", 0) + 1
 
     def readinto(self, buf: memoryview, offset: int) -> int:
         if not self.readable:
@@ -236,61 +399,53 @@ class MemoryFile(FileHandle):
     def write(self, data: memoryview | bytes, offset: int) -> int:
         if not self.writable:
             raise oserror(errno.EBADF)
-        _check_size(offset + len(data))
-        bio = self._bio
+        backend = self._backend
         with self._lock:
-            _reserve(bio, offset + len(data))
-            bio.seek(offset)
-            try:
-                n = bio.write(data)  # zero-fills from the old EOF up to `offset`
-            except MemoryError:
-                raise oserror(errno.ENOSPC) from None
-            _modified(self._entry, time.time_ns())
+            n = _charged_write(backend.storage, self._bio, data, offset)
+            _modified(self._entry, backend._now())
         return n
 
     def stat(self) -> Stat:
-        return _stat(self._entry, self._dev)
+        return _stat(self._entry, self._backend._dev, self._backend._inos)
 
     def truncate(self, size: int) -> None:
         if not self.writable:
             raise oserror(errno.EBADF)
-        _check_size(size)
+        backend = self._backend
         with self._lock:
-            current = self._bio.seek(0, 2)
-            try:
-                if size < current:
-                    self._bio.truncate(size)
-                elif size > current:
-                    _grow(self._entry, size)
-            except MemoryError:
-                raise oserror(errno.ENOSPC) from None
+            _charged_resize(backend.storage, self._bio, size)
             # Linux's ftruncate updates the times even when the size stays the same
-            _modified(self._entry, time.time_ns())
+            _modified(self._entry, backend._now())
 
     def allocate(self, offset: int, length: int) -> None:
         if not self.writable:
             raise oserror(errno.EBADF)
         _check_size(offset + length)
+        backend = self._backend
         with self._lock:
             if self._bio.seek(0, 2) < offset + length:
-                try:
-                    _grow(self._entry, offset + length)
-                except MemoryError:
-                    raise oserror(errno.ENOSPC) from None
-                _modified(self._entry, time.time_ns())
+                _charged_resize(backend.storage, self._bio, offset + length)
+                _modified(self._entry, backend._now())
 
     def set_times(self, atim: int | None, mtim: int | None) -> None:
         if self._readonly:
             raise oserror(errno.EROFS)
-        _set_times(self._entry, atim, mtim)
+        _set_times(self._entry, atim, mtim, self._backend._now())
 
     def close(self) -> None:
-        # the data belongs to the entry; nothing of ours to flush or free
-        pass
+        # the data belongs to the entry: nothing to flush; but the last handle of a file with
+        # no name left is the end of it, and of its storage
+        if self._closed:
+            return
+        self._closed = True
+        backend, entry = self._backend, self._entry
+        with backend._lock:
+            entry._vfswasi_opens -= 1
+            if entry._vfswasi_opens == 0 and _nlink(entry) == 0:
+                backend._refund_entry(entry)
 
 
-def _set_times(entry: _DirEntry, atim: int | None, mtim: int | None) -> None:
-    now = time.time_ns()
+def _set_times(entry: _DirEntry, atim: int | None, mtim: int | None, now: int) -> None:
     _changed(entry, now)
     if atim is not None:
         _put_time(entry, "atim", atim)
@@ -305,18 +460,31 @@ class MemoryBackend(Backend):
     """A mount over `memfs` (a fresh `MemoryFS` if None), exposed as `.fs`.
 
     Directory handles are the directories' `_DirEntry` objects. `readonly=True` makes every
-    mutation raise EROFS.
+    mutation raise EROFS. `storage` is the account growth is charged to (None: not counted),
+    `clock` where the times of changes come from; see `use_storage` / `use_clock`.
     """
 
     def __init__(self, memfs: MemoryFS | None = None, *, readonly: bool = False):
         self.fs = MemoryFS() if memfs is None else memfs
         self.readonly = readonly
+        self.storage: StorageAccount | None = None
+        self.clock: Clock = RealClock()
+        self._now = time.time_ns  # clock.time_ns, bound once: it is called on every write
         self._root: _DirEntry = self.fs.root
         self._lock = self.fs._lock  # the lock MemoryFS itself takes for namespace changes
         self._dev = _lazy_number(self._root, "_vfswasi_dev", _next_dev)
+        self._inos = _ino_counter(self._root)
+        _ino(self._root, self._inos)  # the root first: 1, as the first backend sees it
 
     def root(self) -> _DirEntry:
         return self._root
+
+    def use_storage(self, account: StorageAccount | None) -> None:
+        self.storage = account
+
+    def use_clock(self, clock: Clock) -> None:
+        self.clock = clock
+        self._now = clock.time_ns
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -340,10 +508,22 @@ class MemoryBackend(Backend):
         if getattr(d, "_vfswasi_removed", False):
             raise oserror(errno.ENOENT, name)
 
-    def _new_entry(self, d: _DirEntry, name: str, rtype: ResourceType, now: int) -> _DirEntry:
+    def _charge(self, nbytes: int, inodes: int) -> None:
+        if self.storage is not None:
+            self.storage.charge(nbytes, inodes)
+
+    def _new_entry(self, d: _DirEntry, name: str, rtype: ResourceType, now: int,
+                   nbytes: int = 0) -> _DirEntry:
         """Make an entry of type `rtype` as `name` in `d` (caller holds the lock, checked the
-        name is free)."""
-        entry = self.fs._make_dir_entry(rtype, name)  # MemoryFS's factory: subclasses work
+        name is free), charging one inode and `nbytes` first."""
+        self._charge(nbytes, 1)
+        try:
+            entry = self.fs._make_dir_entry(rtype, name)  # MemoryFS's factory: subclasses work
+        except BaseException:
+            self._charge(-nbytes, -1)
+            raise
+        # numbered at birth, so the numbers follow the order things were made in
+        _ino(entry, self._inos)
         entry.created_time = now / 1e9
         _put_time(entry, "atim", now)
         _put_time(entry, "mtim", now)
@@ -355,12 +535,24 @@ class MemoryBackend(Backend):
         return entry
 
     def _drop(self, entry: _DirEntry, now: int) -> None:
-        """`entry` lost one of its names (unlink, rmdir, or replaced by rename)."""
+        """`entry` lost one of its names (unlink, rmdir, or replaced by rename); caller holds
+        the lock. Refunds what it no longer takes: a hard link's name, or the whole entry once
+        it has no name and no open handle left (else its last `MemoryFile.close` does)."""
         if entry.is_dir:
             entry._vfswasi_removed = True
-        else:
-            entry._vfswasi_nlink = _nlink(entry) - 1
-            _changed(entry, now)
+            self._charge(0, -1)  # it is empty: nothing else to give back
+            return
+        nlink = entry._vfswasi_nlink = _nlink(entry) - 1
+        _changed(entry, now)
+        if nlink > 0:
+            self._charge(0, -1)
+        elif not getattr(entry, "_vfswasi_opens", 0):
+            self._refund_entry(entry)
+
+    def _refund_entry(self, entry: _DirEntry) -> None:
+        """A file or symlink is gone for good: its bytes and its inode come back."""
+        if self.storage is not None:
+            self.storage.refund(_size(entry), 1)
 
     def _parent(self, d: _DirEntry) -> _DirEntry | None:
         """The recorded parent of directory `d`, if the record is still true (the user may
@@ -399,7 +591,7 @@ class MemoryBackend(Backend):
     # --- walking --------------------------------------------------------------------------------
 
     def lstat(self, d: _DirEntry, name: str) -> Stat:
-        return _stat(self._entry(d, name), self._dev)
+        return _stat(self._entry(d, name), self._dev, self._inos)
 
     def open_dir(self, d: _DirEntry, name: str) -> _DirEntry:
         entry = self._entry(d, name)
@@ -423,15 +615,16 @@ class MemoryBackend(Backend):
     # --- directories as a whole -------------------------------------------------------------
 
     def stat_dir(self, h: _DirEntry) -> Stat:
-        return _stat(h, self._dev)
+        return _stat(h, self._dev, self._inos)
 
     def listdir(self, h: _DirEntry) -> list[tuple[str, int, int]]:
+        inos = self._inos
         with self._lock:
-            return [(name, _ino(e), _filetype(e)) for name, e in h._dir.items()]
+            return [(name, _ino(e, inos), _filetype(e)) for name, e in h._dir.items()]
 
     def set_dir_times(self, h: _DirEntry, atim: int | None, mtim: int | None) -> None:
         self._writable()
-        _set_times(h, atim, mtim)
+        _set_times(h, atim, mtim, self._now())
 
     # --- entries ---------------------------------------------------------------------------------
 
@@ -454,7 +647,7 @@ class MemoryBackend(Backend):
                 if not create:
                     raise oserror(errno.ENOENT, name)
                 self._free_name(d, name)
-                entry = self._new_entry(d, name, ResourceType.file, time.time_ns())
+                entry = self._new_entry(d, name, ResourceType.file, self._now())
             else:
                 if create and exclusive:
                     raise oserror(errno.EEXIST, name)
@@ -464,15 +657,16 @@ class MemoryBackend(Backend):
                     raise oserror(errno.EISDIR, name)
                 if truncate:
                     with entry.lock:
-                        entry._bytes_file.truncate(0)  # keep the BytesIO: others share it
-                        _modified(entry, time.time_ns())
-        return MemoryFile(entry, self._dev, read=read, write=write, readonly=self.readonly)
+                        # the same BytesIO, emptied: others share it
+                        _charged_resize(self.storage, entry._bytes_file, 0)
+                        _modified(entry, self._now())
+            return MemoryFile(self, entry, read=read, write=write)
 
     def mkdir(self, d: _DirEntry, name: str) -> None:
         self._writable()
         with self._lock:
             self._free_name(d, name)
-            self._new_entry(d, name, ResourceType.directory, time.time_ns())
+            self._new_entry(d, name, ResourceType.directory, self._now())
 
     def rmdir(self, d: _DirEntry, name: str) -> None:
         self._writable()
@@ -482,7 +676,7 @@ class MemoryBackend(Backend):
                 raise oserror(errno.ENOTDIR, name)
             if entry._dir:
                 raise oserror(errno.ENOTEMPTY, name)
-            now = time.time_ns()
+            now = self._now()
             d.remove_entry(name)
             self._drop(entry, now)
             _modified(d, now)
@@ -493,7 +687,7 @@ class MemoryBackend(Backend):
             entry = self._entry(d, name)
             if entry.is_dir:
                 raise oserror(errno.EISDIR, name)
-            now = time.time_ns()
+            now = self._now()
             d.remove_entry(name)
             self._drop(entry, now)
             _modified(d, now)
@@ -520,7 +714,7 @@ class MemoryBackend(Backend):
                         raise oserror(errno.ENOTEMPTY, n2)
             elif dst is not None and dst.is_dir:
                 raise oserror(errno.EISDIR, n2)
-            now = time.time_ns()
+            now = self._now()
             if dst is not None:
                 self._drop(dst, now)
             d2.set_entry(n2, src)
@@ -539,7 +733,8 @@ class MemoryBackend(Backend):
             self._free_name(d2, n2)  # EEXIST before EPERM, as Linux
             if src.is_dir:
                 raise oserror(errno.EPERM, n1)
-            now = time.time_ns()
+            now = self._now()
+            self._charge(0, 1)  # a name costs an inode, as in tmpfs: names are not free
             # a real hard link: the very same entry, so data and metadata are shared
             src._vfswasi_nlink = _nlink(src) + 1
             d2.set_entry(n2, src)
@@ -548,13 +743,15 @@ class MemoryBackend(Backend):
 
     def symlink(self, target: str, d: _DirEntry, name: str) -> None:
         self._writable()
+        data = _target_bytes(target)
         with self._lock:
             self._free_name(d, name)
-            entry = self._new_entry(d, name, ResourceType.symlink, time.time_ns())
+            entry = self._new_entry(d, name, ResourceType.symlink, self._now(),
+                                    len(data))
             entry._vfswasi_target = target
             # what a Python user reading the entry through MemoryFS sees
-            entry._bytes_file.write(_target_bytes(target))
+            entry._bytes_file.write(data)
 
     def set_times(self, d: _DirEntry, name: str, atim: int | None, mtim: int | None) -> None:
         self._writable()
-        _set_times(self._entry(d, name), atim, mtim)
+        _set_times(self._entry(d, name), atim, mtim, self._now())

@@ -68,13 +68,16 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fs.memoryfs import MemoryFS
 
 from ..abi import Filetype
-from ..vfs import Backend, DirHandle, FileHandle, Stat, oserror
+from ..vfs import Backend, Clock, DirHandle, FileHandle, Stat, oserror
 from .memory import MemoryBackend
+
+if TYPE_CHECKING:
+    from ..quota import StorageAccount
 
 _DIR, _REG, _LNK = Filetype.DIRECTORY, Filetype.REGULAR_FILE, Filetype.SYMBOLIC_LINK
 
@@ -421,8 +424,16 @@ class OverlayBackend(Backend):
             pass
         if f._found_at is not None:
             private = MemoryBackend(MemoryFS())
+            private.use_storage(self.upper.storage)  # the guest's storage like the upper
+            private.use_clock(self.upper.clock)
             copy = private.open_file(private.root(), "f", read=True, write=True, create=True)
-            _copy_handle(f._inner, copy)
+            # nameless like the file it copies: its storage comes back when the fd closes
+            private.unlink(private.root(), "f")
+            try:
+                _copy_handle(f._inner, copy)
+            except BaseException:
+                copy.close()
+                raise
             s = f._inner.stat()
             copy.set_times(s.atim, s.mtim)
             f._switch(copy)
@@ -431,7 +442,7 @@ class OverlayBackend(Backend):
         """An entry of `rec`'s directory appeared or went away."""
         rec.nlink = None
         if whiteout_only:  # the upper saw nothing, but the directory's mtime must move
-            self.upper.set_dir_times(rec.upper, None, time.time_ns())
+            self.upper.set_dir_times(rec.upper, None, self.upper.clock.time_ns())
 
     def _hide(self, d: _Dir, rec: _Rec, name: str, was_lower: bool) -> None:
         """`name` left `d`: white it out if the lower has it."""
@@ -667,6 +678,13 @@ class OverlayBackend(Backend):
         if s.filetype == _DIR:
             self._recs[self._ino(s, in_upper)].touched = True
 
+    def use_storage(self, account: StorageAccount | None) -> None:
+        # everything the guest makes or copies up lives in the upper (and its private copies)
+        self.upper.use_storage(account)
+
+    def use_clock(self, clock: Clock) -> None:
+        self.upper.use_clock(clock)
+
     def close(self) -> None:
         if self._close_lower:
             self.lower.close()
@@ -860,7 +878,8 @@ class Overlay:
                 done.append(c)
                 if c.kind == "D":
                     if c.whiteout:
-                        sink.add_file(c.path[:-1] + (".wh." + c.name,), b"", time.time_ns())
+                        sink.add_file(c.path[:-1] + (".wh." + c.name,), b"",
+                                      self.backend.upper.clock.time_ns())
                     continue
                 s, d = c.stat, c.dir
                 assert s is not None and d is not None
