@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-from conftest import BACKEND_KINDS, guest, make_mount
 from fs.memoryfs import MemoryFS
 
 import vfswasi
+from conftest import BACKEND_KINDS, Mount, guest, make_mount
 from vfswasi import Limits
 from vfswasi.limits import (
     LimitExceeded,
@@ -33,6 +33,7 @@ from vfswasi.limits import (
     parse_duration,
     parse_size,
 )
+from vfswasi.vfs import Backend
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIN = guest("spin")
@@ -270,7 +271,7 @@ def test_ctrl_c_raises_keyboard_interrupt_to_the_caller_after_saving(tmp_path):
         assert tf.extractfile("pre.txt").read() == b"x"  # type: ignore[union-attr]
 
 
-class _SlowToSave(vfswasi.vfs.Backend):
+class _SlowToSave(Backend):
     """A mount whose close() is interrupted by Ctrl-C halfway (as a second Ctrl-C during an
     archive's write-back would be), and records whether it got to finish."""
 
@@ -368,8 +369,31 @@ def test_cli_usage_prints_the_report_on_stderr():
 DETERMINISTIC_KINDS = ["memory", "zip-rw", "tar-rw", "overlay-memory"]
 
 
+#: the inputs of a deterministic run must be the same too: a tree built now has now's times
+FROZEN = 1_000_000_000.0
+
+
+def _freeze_times(mount) -> None:
+    """Give every pre-existing entry of `mount` fixed times (the test's inputs)."""
+    if mount.archive is not None:
+        os.utime(mount.archive, (FROZEN, FROZEN))  # an archive's root takes its file's mtime
+        return
+    memfs = mount.preopen
+    # MemoryFS's setinfo can set neither the root's times nor any creation time: set its
+    # entries' fields (the ones PyFilesystem2's getinfo reports) directly
+    for path in ["/", *memfs.walk.dirs("/"), *memfs.walk.files("/")]:
+        entry = memfs._get_dir_entry(path)
+        entry.accessed_time = entry.modified_time = entry.created_time = FROZEN
+
+
 def _det_run(kind: str, tmp_path: Path, seed: int) -> tuple[bytes, dict]:
-    mount = make_mount(kind, tmp_path, {"given.txt": b"given"})
+    if kind == "overlay-memory":  # freeze the lower before the overlay first looks at it
+        lower = make_mount("memory", tmp_path, {"given.txt": b"given"})
+        _freeze_times(lower)
+        mount = Mount(kind, vfswasi.overlay(lower.preopen))
+    else:
+        mount = make_mount(kind, tmp_path, {"given.txt": b"given"})
+        _freeze_times(mount)
     result = vfswasi.run(DET, args=["det", "/data"], preopens={"/data": mount.preopen},
                          deterministic=seed)
     assert result.exit_code == 0, result.stderr
@@ -390,11 +414,24 @@ def test_same_seed_same_bytes(kind, tmp_path):
     assert [ln for ln in other.decode().splitlines() if ln.startswith("random ")] != randoms
 
 
-def test_deterministic_bytes_are_the_same_in_another_process(tmp_path):
-    here, _ = _det_run("memory", tmp_path, 7)
-    script = (
-        "import sys, vfswasi\nfrom fs.memoryfs import MemoryFS\n"
-        "m = MemoryFS(); m.writebytes('/given.txt', b'given')\n"
+#: a fixture tree built the same way in this process and in another
+_FIXTURE = f"""
+from fs.memoryfs import MemoryFS
+m = MemoryFS()
+m.writebytes('/given.txt', b'given')
+for p in ['/', '/given.txt']:
+    e = m._get_dir_entry(p)
+    e.accessed_time = e.modified_time = e.created_time = {FROZEN}
+"""
+
+
+def test_deterministic_bytes_are_the_same_in_another_process():
+    scope: dict = {}
+    exec(_FIXTURE, scope)
+    here = vfswasi.run(DET, args=["det", "/data"], preopens={"/data": scope["m"]},
+                       deterministic=7).stdout
+    script = _FIXTURE + (
+        "import sys, vfswasi\n"
         f"r = vfswasi.run({str(DET)!r}, args=['det', '/data'], preopens={{'/data': m}},"
         " deterministic=7)\n"
         "sys.stdout.buffer.write(r.stdout)\n"
@@ -402,7 +439,7 @@ def test_deterministic_bytes_are_the_same_in_another_process(tmp_path):
     there = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
                            env=SUBPROCESS_ENV)
     assert there.returncode == 0, there.stderr
-    assert there.stdout == here
+    assert there.stdout == here and b"slept 2000001000 ns" in here
 
 
 def test_deterministic_random_bytes_are_the_documented_shake256_stream():
@@ -492,3 +529,14 @@ def test_readme_examples_run_as_written(section, tmp_path):
         assert done.stdout == b"timeout b'ready\\n'\n"
         with tarfile.open(tmp_path / "scratch.tar") as tf:
             assert tf.extractfile("note.txt").read() == b"saved"  # type: ignore[union-attr]
+
+
+def test_the_testing_toolkit_replays_exactly_by_default():
+    from vfswasi.testing import run_wasi
+
+    runs = [run_wasi(DET, {"given.txt": b"given", "d": {}}, args=["det", "/"]) for _ in range(2)]
+    assert runs[0].exit_code == 0, runs[0].err
+    assert runs[0].stdout == runs[1].stdout and runs[0].tree == runs[1].tree
+    assert "slept 2000001000 ns" in runs[0].out
+    real = run_wasi(DET, {"given.txt": b"given"}, args=["det", "/"], deterministic=None)
+    assert "slept 2000001000 ns" not in real.out  # the real clock: a real two-second sleep

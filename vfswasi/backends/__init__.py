@@ -77,6 +77,10 @@ def _from_url(url: str) -> Backend:
         from .archive import from_url
 
         return from_url(url)
+    if url.lower() == "mem://":  # a tree of its own, which the backend makes (and times)
+        from .memory import MemoryBackend
+
+        return MemoryBackend()
     if scheme.startswith("fsspec+"):
         from .fsspec import from_url as fsspec_url
 

@@ -466,6 +466,7 @@ class MemoryBackend(Backend):
 
     def __init__(self, memfs: MemoryFS | None = None, *, readonly: bool = False):
         self.fs = MemoryFS() if memfs is None else memfs
+        self._made_here = memfs is None
         self.readonly = readonly
         self.storage: StorageAccount | None = None
         self.clock: Clock = RealClock()
@@ -485,6 +486,14 @@ class MemoryBackend(Backend):
     def use_clock(self, clock: Clock) -> None:
         self.clock = clock
         self._now = clock.time_ns
+        if self._made_here:
+            # a tree this backend made itself (`mem://`) is born at the clock's time, as all
+            # the times of the run are: a deterministic run then starts from the same tree
+            now = clock.time_ns()
+            _put_time(self._root, "atim", now)
+            _put_time(self._root, "mtim", now)
+            self._root.created_time = now / 1e9
+            self._root._vfswasi_ctim = now
 
     # --- helpers ---------------------------------------------------------------------------------
 

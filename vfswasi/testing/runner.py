@@ -26,6 +26,7 @@ import wasmtime
 from fs.memoryfs import MemoryFS
 
 from ..api import Deterministic, run
+from ..clocks import REALTIME_START_NS
 from ..limits import Limits
 from ..modules import WasmSource, default_engine, load_module
 from .treespec import Tree, build_memfs, hard_links, read_tree, write_tree
@@ -86,7 +87,12 @@ def run_wasi(
     argv = list(args) if args is not None else ["main"]
     env = dict(env or {})
     if backend == "memory":
-        memfs = tree if isinstance(tree, MemoryFS) else build_memfs(tree or {})
+        if isinstance(tree, MemoryFS):
+            memfs = tree
+        else:
+            memfs = build_memfs(tree or {})
+            if deterministic is not None and deterministic is not False:
+                _born_at_the_virtual_epoch(memfs)
         res = run(wasm, args=argv, env=env, preopens={mount: memfs}, stdin=stdin, **options)
         return WasiResult(res.exit_code, res.stdout, res.stderr, read_tree(memfs),
                           hard_links(memfs), memfs)
@@ -134,3 +140,15 @@ def run_native(wasm: WasmSource, args: Sequence[str], env: Mapping[str, str],
     except wasmtime.ExitTrap as e:
         code = e.code
     return code, stdio["out"].read_bytes(), stdio["err"].read_bytes()
+
+
+def _born_at_the_virtual_epoch(memfs: MemoryFS) -> None:
+    """A tree built from a spec for a deterministic run gets the virtual clock's start as
+    every time (a spec has no times; the real ones would differ from run to run)."""
+    seconds = REALTIME_START_NS / 1e9
+    stack = [memfs.root]
+    while stack:  # iterative: a spec may be deep
+        entry = stack.pop()
+        entry.created_time = entry.accessed_time = entry.modified_time = seconds
+        if entry.is_dir:
+            stack.extend(entry._dir.values())
