@@ -540,3 +540,57 @@ def test_the_testing_toolkit_replays_exactly_by_default():
     assert "slept 2000001000 ns" in runs[0].out
     real = run_wasi(DET, {"given.txt": b"given"}, args=["det", "/"], deterministic=None)
     assert "slept 2000001000 ns" not in real.out  # the real clock: a real two-second sleep
+
+
+# --- storage limits through the public API -------------------------------------------------------
+
+FILL = guest("fill")
+
+
+@pytest.mark.parametrize("kind", ["memory", "tar-rw", "zip-rw", "overlay-memory"])
+def test_disk_limits_through_run(kind, tmp_path):
+    # the instance-wide cap and a tighter per-mount Quota, as a user passes them to run()
+    mount = make_mount(kind, tmp_path, {})
+    limits = Limits(disk_bytes=1 << 20, mounts={"/data": Quota(bytes=256 << 10, inodes=10)})
+    result = vfswasi.run(FILL, args=["fill", "write", "/data/big", "65536", "check", "/data/big",
+                                     "mkdir", "/data/d", "many", "/data/d", "20",
+                                     "write", "/scratch/x", "65536"],
+                         preopens={"/data": mount.preopen, "/scratch": "mem://"}, limits=limits)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "write /data/big +262144 size=262144 ENOSPC",  # the mount's quota
+        "check /data/big size=262144 ok",  # what was written is intact
+        "mkdir /data/d ok",
+        "many /data/d made=8 ENOSPC",  # 10 inodes: big, d, f0..f7
+        "write /scratch/x +786432 size=786432 ENOSPC",  # the rest of the instance's MiB
+    ]
+    assert len(mount.tree()["big"]) == 262144  # saved (archives: written back)
+
+
+def test_default_limits_cap_open_fds():
+    # wasi-libc's open() until EMFILE: the default Limits() cap of 1024 applies to every run
+    wat = """(module
+      (import "wasi_snapshot_preview1" "path_open"
+        (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_write"
+        (func $write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) ".")
+      (func (export "_start") (local $n i32) (local $e i32)
+        (block $done (loop $more
+          (local.set $e (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 1)
+                          (i32.const 2) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 16)))
+          (br_if $done (local.get $e))
+          (local.set $n (i32.add (local.get $n) (i32.const 1)))
+          (br $more)))
+        ;; errno at 20, count at 24: report them as 8 raw bytes on stdout
+        (i32.store (i32.const 20) (local.get $e))
+        (i32.store (i32.const 24) (local.get $n))
+        (i32.store (i32.const 32) (i32.const 20))
+        (i32.store (i32.const 36) (i32.const 8))
+        (drop (call $write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 40)))))"""
+    result = vfswasi.run(wasmtime.wat2wasm(wat), preopens={"/d": "mem://"})
+    errno = int.from_bytes(result.stdout[:4], "little")
+    opened = int.from_bytes(result.stdout[4:], "little")
+    assert (errno, opened) == (vfswasi.Errno.MFILE, 1024 - 4)  # stdio and the preopen count
+    assert result.usage.peak_open_fds == 1024
