@@ -4,10 +4,17 @@ Each entry carries its WASI rights (only ever narrowed) and fdflags. File offset
 not in backend file objects, so every backend only has to read and write at an offset.
 fds 0-2 are stdio, preopens follow contiguously from 3 (wasi-libc probes `fd_prestat_get`
 upward until EBADF), and a new fd is always the lowest free number.
+
+The lowest free number comes from a heap of the numbers freed below `_next` (the first number
+never handed out), so opening and closing cost O(log n) however many fds are open. The table
+holds at most `max_open` fds (a `ulimit -n`): the guest's own opens past it get EMFILE; stdio,
+preopens and sockets given at construction count towards it but are never refused, so a cap
+smaller than them only means the guest cannot open anything more.
 """
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from .abi import Errno, Filetype, WasiError
@@ -88,12 +95,21 @@ class FdTable:
     def __init__(self, max_open: int | None = None) -> None:
         self._fds: dict[int, Entry] = {}
         self.max_open = max_open  # EMFILE past this many open fds (None: no cap)
+        #: the most fds that were ever open at once
+        self.peak = 0
+        # Every number below _next that is not in _fds is in _free, and nothing else is.
+        self._free: list[int] = []
+        self._next = 0
 
     def __contains__(self, fd: int) -> bool:
         return fd in self._fds
 
     def items(self) -> list[tuple[int, Entry]]:
         return sorted(self._fds.items())
+
+    def lookup(self, fd: int) -> Entry | None:
+        """The entry for `fd`, or None (no rights checked: for poll_oneoff's readiness)."""
+        return self._fds.get(fd)
 
     def get(self, fd: int, rights: int = 0) -> Entry:
         """The entry for `fd`, checking that it holds `rights` (EBADF / ENOTCAPABLE)."""
@@ -122,17 +138,42 @@ class FdTable:
             raise WasiError(Errno.NOTCAPABLE)
         return entry
 
+    def __len__(self) -> int:
+        return len(self._fds)
+
     def insert(self, entry: Entry) -> int:
-        fd = 0
-        while fd in self._fds:
-            fd += 1
+        """Put `entry` at the lowest free number, whatever the cap: for what the embedder
+        gives the guest (stdio, preopens, sockets). The guest's own opens use `open`."""
+        fd = heapq.heappop(self._free) if self._free else self._next
+        if fd == self._next:
+            self._next += 1
         self._fds[fd] = entry
+        if len(self._fds) > self.peak:
+            self.peak = len(self._fds)
         return fd
+
+    def check_room(self) -> None:
+        """EMFILE when the table is full; called before any work a new fd would need (an
+        open that creates a file, an accepted connection), as Linux reserves the fd first."""
+        if self.max_open is not None and len(self._fds) >= self.max_open:
+            raise WasiError(Errno.MFILE)
+
+    def open(self, entry: Entry) -> int:
+        """`insert` for an fd the guest asked for: EMFILE past `max_open`."""
+        self.check_room()
+        return self.insert(entry)
+
+    def _release(self, fd: int) -> None:
+        if fd == self._next - 1:
+            self._next = fd  # keeps the heap small when the guest closes its newest fd
+        else:
+            heapq.heappush(self._free, fd)
 
     def pop(self, fd: int) -> Entry:
         entry = self._fds.pop(fd, None)
         if entry is None:
             raise WasiError(Errno.BADF)
+        self._release(fd)
         return entry
 
     def renumber(self, src: int, dst: int) -> None:
@@ -140,8 +181,13 @@ class FdTable:
         if src not in self._fds or dst not in self._fds:
             raise WasiError(Errno.BADF)
         if src != dst:
-            self._fds.pop(dst).close()
+            replaced = self._fds[dst]
             self._fds[dst] = self._fds.pop(src)
+            self._release(src)
+            try:
+                replaced.close()
+            except OSError:
+                pass  # dup2(2) drops the errors close(2) would have reported, and so do we
 
     def close_all(self) -> None:
         for fd in sorted(self._fds):
@@ -149,3 +195,5 @@ class FdTable:
                 self._fds.pop(fd).close()
             except OSError:
                 pass
+        self._free.clear()
+        self._next = 0

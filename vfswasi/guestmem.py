@@ -7,6 +7,9 @@ All pointers and lengths reaching here are already unsigned (the dispatcher mask
 struct's pack_into/unpack_from raise struct.error when the range does not fit the view; the
 dispatcher answers that with EFAULT, so single-struct accesses need no explicit check here.
 Slices do need one: memoryview slicing silently clamps.
+
+Nothing here allocates in proportion to what a guest asks for: an iovec array is looked at
+only up to IOV_MAX entries, and a path longer than PATH_MAX is refused before it is copied.
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ import ctypes
 import struct
 
 from .abi import IOVEC, U32, U64, Errno, WasiError
+
+#: The most iovecs one call looks at (Linux's IOV_MAX, what os.readv/os.writev accept). A
+#: longer array gives a short read or write, which POSIX allows and every caller handles;
+#: building one memoryview per entry of a 30-million-entry array would exhaust the host.
+IOV_MAX = 1024
+#: Linux's PATH_MAX counts the terminating NUL: a path (or symlink target) of 4096 bytes or
+#: more is ENAMETOOLONG there, and so in wasmtime; we refuse it before copying it out of guest
+#: memory. (The per-component NAME_MAX lives in the resolver, which walks components.)
+PATH_MAX = 4096
 
 
 class GuestMemory:
@@ -61,11 +73,15 @@ class GuestMemory:
         U64.pack_into(self.view, ptr, value)
 
     def iovecs(self, ptr: int, count: int) -> list[memoryview]:
-        """The buffers of an iovec/ciovec array, each checked; EFAULT if any is out of range."""
+        """The buffers of an iovec/ciovec array, each checked; EFAULT if any is out of range.
+        Only the first IOV_MAX entries are used (a short transfer); the whole array must
+        still lie in memory, as the guest declared it."""
         view = self.view
-        if ptr + count * 8 > len(view):
-            raise WasiError(Errno.FAULT)
         size = len(view)
+        if ptr + count * 8 > size:
+            raise WasiError(Errno.FAULT)
+        if count > IOV_MAX:
+            count = IOV_MAX
         bufs = []
         for base, length in IOVEC.iter_unpack(view[ptr : ptr + count * 8]):
             if base + length > size:
@@ -74,8 +90,12 @@ class GuestMemory:
         return bufs
 
     def path(self, ptr: int, length: int) -> str:
-        """A guest path: NUL → EINVAL; WASI paths are UTF-8, anything else → EILSEQ."""
-        raw = bytes(self.slice(ptr, length))
+        """A guest path: NUL → EINVAL; WASI paths are UTF-8, anything else → EILSEQ;
+        PATH_MAX bytes or more → ENAMETOOLONG (checked after the bounds, before the copy)."""
+        view = self.slice(ptr, length)
+        if length >= PATH_MAX:
+            raise WasiError(Errno.NAMETOOLONG)
+        raw = bytes(view)
         if b"\0" in raw:
             raise WasiError(Errno.INVAL)
         try:

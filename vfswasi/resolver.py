@@ -11,7 +11,12 @@ This is the sandbox. It follows WASI's `path-resolution.md` (the algorithm cap-s
   one only with SYMLINK_FOLLOW (or a trailing slash); an absolute target fails with
   ESCAPE; more than MAX_SYMLINKS expansions give ELOOP;
 - a trailing `/` means the entry must be a directory; an empty path is ENOENT; NUL is EINVAL
-  (checked when the path is read from guest memory).
+  (checked when the path is read from guest memory);
+- Linux's name limits hold on every backend, as a host directory answers them: a component
+  longer than NAME_MAX bytes is ENAMETOOLONG when the walk reaches it (so "missing/LONG" is
+  ENOENT, "LONG/x" ENAMETOOLONG), whether it is looked up or about to be created, and so is
+  expanding a symlink whose target is PATH_MAX bytes or more (only an archive could hold
+  one: path_symlink refuses such a target when it reads it, as any path, in guestmem).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections import deque
 from typing import Any
 
 from .abi import Errno, Filetype, WasiError
+from .guestmem import PATH_MAX, encode_path
 from .vfs import Backend, DirHandle, Stat
 
 #: The errno for any attempt to leave the sandbox. The spec allows ENOTCAPABLE or EPERM;
@@ -29,6 +35,11 @@ from .vfs import Backend, DirHandle, Stat
 ESCAPE = Errno.PERM
 
 MAX_SYMLINKS = 40  # as Linux (MAXSYMLINKS) and cap-std, so wasmtime
+
+#: The longest name (one path component) in bytes, as Linux's NAME_MAX.
+NAME_MAX = 255
+# UTF-8 takes at most 4 bytes a character: a name this short needs no encoding to check.
+_SURELY_SHORT = NAME_MAX // 4
 
 _SYMLINK = Filetype.SYMBOLIC_LINK
 _DIRECTORY = Filetype.DIRECTORY
@@ -108,6 +119,8 @@ def _walk(backend: Backend, stack: list[DirHandle], path: str, follow: bool,
     while queue:
         name = queue.popleft()
         last = not queue
+        if len(name) > _SURELY_SHORT and len(encode_path(name)) > NAME_MAX:
+            raise WasiError(Errno.NAMETOOLONG)
         if name == ".":
             if last:
                 return _self_target(backend, stack)
@@ -143,6 +156,8 @@ def _walk(backend: Backend, stack: list[DirHandle], path: str, follow: bool,
             target = backend.readlink(stack[-1], name)
             if not target:
                 raise WasiError(Errno.NOENT)
+            if len(target) * 4 >= PATH_MAX and len(encode_path(target)) >= PATH_MAX:
+                raise WasiError(Errno.NAMETOOLONG)
             if target[0] == "/":
                 raise WasiError(ESCAPE)
             if target.endswith("/") and last:

@@ -1,8 +1,12 @@
-"""fd_* : operations on open file descriptors (files, directories, stdio)."""
+"""fd_* : operations on open file descriptors (files, directories, stdio).
+
+Every backend's files get the same limits here, above the backends: offsets past 2**63-1 are
+EINVAL, and a file may not grow past `ctx.limits.max_file_size` (EFBIG; a write that would
+cross it is cut short there, as Linux does under RLIMIT_FSIZE). The bytes moved are counted
+in `ctx.usage`.
+"""
 
 from __future__ import annotations
-
-import time
 
 from ..abi import (
     ADVICE_MAX,
@@ -18,6 +22,7 @@ from ..abi import (
     WasiError,
     Whence,
 )
+from ..clocks import RealClock
 from ..context import Context
 from ..fdtable import DirEntry, Entry, FileEntry, StreamEntry
 from ..guestmem import encode_path
@@ -38,10 +43,12 @@ def check_fstflags(fst: int) -> None:
         raise WasiError(Errno.INVAL)
 
 
-def times_from_fstflags(atim: int, mtim: int, fst: int) -> tuple[int | None, int | None]:
-    """The (atime, mtime) in ns to set, None meaning "leave unchanged"."""
+def times_from_fstflags(clock: RealClock, atim: int, mtim: int,
+                        fst: int) -> tuple[int | None, int | None]:
+    """The (atime, mtime) in ns to set, None meaning "leave unchanged"; *_NOW is `clock`'s
+    now (the instance's: virtual in a deterministic run)."""
     check_fstflags(fst)
-    now = time.time_ns() if fst & (Fstflags.ATIM_NOW | Fstflags.MTIM_NOW) else 0
+    now = clock.time_ns() if fst & (Fstflags.ATIM_NOW | Fstflags.MTIM_NOW) else 0
     a = atim if fst & Fstflags.ATIM else now if fst & Fstflags.ATIM_NOW else None
     m = mtim if fst & Fstflags.MTIM else now if fst & Fstflags.MTIM_NOW else None
     return a, m
@@ -96,7 +103,29 @@ def _read_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
 _SYNC_FDFLAGS = Fdflags.DSYNC | Fdflags.RSYNC | Fdflags.SYNC
 
 
-def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
+def _within_size_limit(bufs: list[memoryview], offset: int, limit: int) -> list[memoryview]:
+    """`bufs` cut where the file would grow past `limit` bytes; EFBIG if not one byte fits
+    (Linux's RLIMIT_FSIZE rule: a short write up to the limit, EFBIG at it)."""
+    room = limit - offset
+    out = []
+    for buf in bufs:
+        if not buf:
+            continue
+        if room <= 0:
+            break
+        if len(buf) > room:
+            buf = buf[:room]
+        out.append(buf)
+        room -= len(buf)
+    if not out and any(bufs):
+        raise WasiError(Errno.FBIG)
+    return out
+
+
+def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int,
+              limit: int | None) -> int:
+    if limit is not None:
+        bufs = _within_size_limit(bufs, offset, limit)
     write = entry.handle.write
     total = 0
     for buf in bufs:
@@ -120,6 +149,7 @@ def fd_read(ctx: Context, fd: int, iovs: int, iovs_len: int, nread_ptr: int) -> 
         entry.offset += n
     else:
         n = entry.stream.readv(bufs)  # type: ignore[attr-defined]
+    ctx.usage.bytes_read += n
     ctx.mem.write_u32(nread_ptr, n)
 
 
@@ -130,11 +160,12 @@ def fd_write(ctx: Context, fd: int, iovs: int, iovs_len: int, nwritten_ptr: int)
     if isinstance(entry, FileEntry):
         if entry.fdflags & Fdflags.APPEND:
             entry.offset = entry.handle.stat().size
-        n = _write_at(entry, bufs, entry.offset)
+        n = _write_at(entry, bufs, entry.offset, ctx.limits.max_file_size)
         entry.offset += n
     else:
         # A short write ends the call (the guest writes the rest): never leave a gap.
         n = entry.stream.writev(bufs)  # type: ignore[attr-defined]
+    ctx.usage.bytes_written += n
     ctx.mem.write_u32(nwritten_ptr, n)
 
 
@@ -142,6 +173,7 @@ def fd_write(ctx: Context, fd: int, iovs: int, iovs_len: int, nwritten_ptr: int)
 def fd_pread(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int, nread_ptr: int) -> None:
     entry = _seekable(ctx, fd, Rights.FD_READ | Rights.FD_SEEK)
     n = _read_at(entry, ctx.mem.iovecs(iovs, iovs_len), offset)
+    ctx.usage.bytes_read += n
     ctx.mem.write_u32(nread_ptr, n)
 
 
@@ -152,7 +184,8 @@ def fd_pwrite(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int,
     if entry.fdflags & Fdflags.APPEND:
         # Linux's pwrite on an O_APPEND file appends, whatever the offset; wasmtime shows it.
         offset = entry.handle.stat().size
-    n = _write_at(entry, ctx.mem.iovecs(iovs, iovs_len), offset)
+    n = _write_at(entry, ctx.mem.iovecs(iovs, iovs_len), offset, ctx.limits.max_file_size)
+    ctx.usage.bytes_written += n
     ctx.mem.write_u32(nwritten_ptr, n)
 
 
@@ -172,7 +205,10 @@ def fd_seek(ctx: Context, fd: int, offset: int, whence: int, newoffset_ptr: int)
         new = entry.offset + offset
     else:
         new = entry.handle.stat().size + offset
-    if new < 0:
+    # Before 0, or past what an off_t holds (CUR and END get there from valid offsets):
+    # EINVAL, as lseek(2). wasmtime keeps a u64 position and only fails the next read or
+    # write there (EINVAL too); refusing the seek keeps every offset a backend sees valid.
+    if new < 0 or new > _MAX_OFFSET:
         raise WasiError(Errno.INVAL)
     entry.offset = new
     ctx.mem.write_u64(newoffset_ptr, new)
@@ -232,13 +268,16 @@ def fd_filestat_set_size(ctx: Context, fd: int, size: int) -> None:
     entry = ctx.fds.file(fd, Rights.FD_FILESTAT_SET_SIZE)
     if size >= 1 << 63:
         raise WasiError(Errno.INVAL)
+    limit = ctx.limits.max_file_size
+    if limit is not None and size > limit:
+        raise WasiError(Errno.FBIG)
     entry.handle.truncate(size)
 
 
 @syscall("iIIi")
 def fd_filestat_set_times(ctx: Context, fd: int, atim: int, mtim: int, fst_flags: int) -> None:
     entry = ctx.fds.get(fd, Rights.FD_FILESTAT_SET_TIMES)
-    a, m = times_from_fstflags(atim, mtim, fst_flags)
+    a, m = times_from_fstflags(ctx.clock, atim, mtim, fst_flags)
     if isinstance(entry, FileEntry):
         entry.handle.set_times(a, m)
     elif isinstance(entry, DirEntry):
@@ -263,6 +302,9 @@ def fd_allocate(ctx: Context, fd: int, offset: int, length: int) -> None:
     # wasmtime answers ENOTSUP; the spec defines it, uvwasi implements it, and so do we.
     entry = ctx.fds.file(fd, Rights.FD_ALLOCATE)
     if offset + length >= 1 << 63:
+        raise WasiError(Errno.FBIG)
+    limit = ctx.limits.max_file_size
+    if limit is not None and offset + length > limit:
         raise WasiError(Errno.FBIG)
     entry.handle.allocate(offset, length)
 

@@ -87,7 +87,7 @@ def path_filestat_get(ctx: Context, fd: int, flags: int, path_ptr: int, path_len
 @syscall("iiiiIIi")
 def path_filestat_set_times(ctx: Context, fd: int, flags: int, path_ptr: int, path_len: int,
                             atim: int, mtim: int, fst_flags: int) -> None:
-    a, m = times_from_fstflags(atim, mtim, fst_flags)
+    a, m = times_from_fstflags(ctx.clock, atim, mtim, fst_flags)
     _, t = _target(ctx, fd, Rights.PATH_FILESTAT_SET_TIMES, path_ptr, path_len,
                    follow=bool(flags & Lookupflags.SYMLINK_FOLLOW))
     with t:
@@ -109,6 +109,7 @@ def path_create_directory(ctx: Context, fd: int, path_ptr: int, path_len: int) -
         if t.name is None:
             raise WasiError(Errno.EXIST)
         t.backend.mkdir(t.parent, t.name)
+    ctx.usage.files_created += 1
 
 
 @syscall("iii")
@@ -121,6 +122,7 @@ def path_remove_directory(ctx: Context, fd: int, path_ptr: int, path_len: int) -
         if t.must_be_dir and _entry_kind(t) == _SYMLINK:
             _refuse_slashed_symlink(ctx, d, path_ptr, path_len)
         t.backend.rmdir(t.parent, t.name)
+    ctx.usage.files_removed += 1
 
 
 @syscall("iii")
@@ -133,6 +135,7 @@ def path_unlink_file(ctx: Context, fd: int, path_ptr: int, path_len: int) -> Non
         if t.must_be_dir:
             raise _slashed_name_error(t, if_dir=Errno.ISDIR)
         t.backend.unlink(t.parent, t.name)
+    ctx.usage.files_removed += 1
 
 
 @syscall("iiiii")
@@ -152,6 +155,7 @@ def path_symlink(ctx: Context, old_path_ptr: int, old_path_len: int, fd: int, ne
         if t.must_be_dir:
             raise _slashed_name_error(t, if_dir=Errno.EXIST)  # a new link is no directory
         t.backend.symlink(target, t.parent, t.name)
+    ctx.usage.files_created += 1
 
 
 @syscall("iiiiiii")
@@ -185,6 +189,7 @@ def path_link(ctx: Context, old_fd: int, old_flags: int, old_path_ptr: int, old_
             if kind == _DIRECTORY:
                 raise WasiError(Errno.PERM)  # hard links to directories
             src.backend.link(src.parent, src.name, dst.parent, dst.name)  # type: ignore[arg-type]
+    ctx.usage.files_created += 1
 
 
 @syscall("iiiiii")
@@ -247,6 +252,9 @@ def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int
     follow = bool(dirflags & Lookupflags.SYMLINK_FOLLOW) and not exclusive
     d = ctx.fds.dir(fd, needed)
     path = ctx.mem.path(path_ptr, path_len)
+    # EMFILE before the lookup, as openat(2) reserves the fd first: a full table never
+    # creates or truncates a file it could not hand out.
+    ctx.fds.check_room()
     # O_CREAT of "x/" is ISDIR whatever x is (checked below): like Linux and wasmtime, never
     # expand a final symlink for it, so its loops or dangling parents cannot answer first.
     slashed_create = bool(oflags & Oflags.CREAT) and path.endswith("/")
@@ -287,11 +295,16 @@ def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int
             )
             entry = FileEntry(t.backend, handle, base & RIGHTS_FILE, inheriting & RIGHTS_FILE,
                               fdflags)
-    new_fd = ctx.fds.insert(entry)
+            if kind is None:
+                ctx.usage.files_created += 1
+    fds = ctx.fds
+    new_fd = fds.open(entry)
+    if fds.peak > ctx.usage.peak_open_fds:
+        ctx.usage.peak_open_fds = fds.peak
     try:
         ctx.mem.write_u32(fd_ptr, new_fd)
     except BaseException:
-        ctx.fds.pop(new_fd).close()
+        fds.pop(new_fd).close()
         raise
 
 

@@ -37,5 +37,6 @@ def sched_yield(ctx: Context) -> None:
 
 @syscall("ii")
 def random_get(ctx: Context, buf: int, buf_len: int) -> None:
-    out = ctx.mem.slice(buf, buf_len)  # bounds first: never allocate what cannot fit
-    out[:] = os.urandom(buf_len)
+    # Bounds first, then filled in place, piece by piece: a 2 GiB request never becomes a
+    # 2 GiB host buffer. The source is the instance's (the OS's, or a deterministic run's).
+    ctx.entropy.fill(ctx.mem.slice(buf, buf_len))

@@ -45,12 +45,16 @@ def sock_accept(ctx: Context, fd: int, flags: int, fd_ptr: int) -> None:
     if flags & ~Fdflags.NONBLOCK:
         raise WasiError(Errno.INVAL)
     ctx.mem.slice(fd_ptr, 4)
+    fds = ctx.fds
+    fds.check_room()  # EMFILE leaves the connection queued, as accept(2) does
     conn = listener.stream.accept()
     try:
-        new_fd = ctx.fds.insert(SocketEntry(conn, flags))
+        new_fd = fds.open(SocketEntry(conn, flags))
     except BaseException:
         conn.close()
         raise
+    if fds.peak > ctx.usage.peak_open_fds:
+        ctx.usage.peak_open_fds = fds.peak
     ctx.mem.write_u32(fd_ptr, new_fd)
 
 
@@ -67,6 +71,7 @@ def sock_recv(ctx: Context, fd: int, ri_data: int, ri_data_len: int, ri_flags: i
     flags = (socket.MSG_PEEK if ri_flags & RIFLAGS_RECV_PEEK else 0) | (
         socket.MSG_WAITALL if ri_flags & RIFLAGS_RECV_WAITALL else 0)
     n, msg_flags = entry.stream.recv(bufs, flags)
+    ctx.usage.bytes_read += n
     mem.write_u32(ro_datalen_ptr, n)
     mem.slice(ro_flags_ptr, 2)[:] = (
         ROFLAGS_RECV_DATA_TRUNCATED if msg_flags & socket.MSG_TRUNC else 0).to_bytes(2, "little")
@@ -80,7 +85,9 @@ def sock_send(ctx: Context, fd: int, si_data: int, si_data_len: int, si_flags: i
         raise WasiError(Errno.NOTSUP)  # siflags has no flags defined
     bufs = ctx.mem.iovecs(si_data, si_data_len)
     ctx.mem.slice(so_datalen_ptr, 4)
-    ctx.mem.write_u32(so_datalen_ptr, entry.stream.writev(bufs))
+    n = entry.stream.writev(bufs)
+    ctx.usage.bytes_written += n
+    ctx.mem.write_u32(so_datalen_ptr, n)
 
 
 @syscall("ii")
