@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
 import socket
 import time
 import weakref
@@ -37,6 +38,7 @@ from .fastcall import HostFunctions
 from .fdtable import DirEntry, StreamEntry
 from .limits import LimitExceeded, Limits, MemoryLimitExceeded, Usage
 from .modules import WasmSource, default_engine, imported_wasi_versions, load_module
+from .quota import StorageAccount
 from .sockets import socket_entry
 from .stdio import StdioSpec, open_stream
 from .syscalls.proc import WASIExit
@@ -54,6 +56,10 @@ def archive(source: Any, **options: Any) -> Any:
     from .backends.archive import archive as make
 
     return make(source, **options)
+
+#: the instance-wide accounts WASI instances made: a backend charging one of these was
+#: attached by an earlier instance and gets the new one's; any other account is the user's
+_INSTANCE_ACCOUNTS: weakref.WeakSet[StorageAccount] = weakref.WeakSet()
 
 _STDIN_RIGHTS = RIGHTS_TTY & ~Rights.FD_WRITE
 _STDOUT_RIGHTS = RIGHTS_TTY & ~Rights.FD_READ
@@ -102,6 +108,7 @@ class WASI:
                              f"not {version!r}")
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError(f"limits must be a vfswasi.Limits, not {type(limits).__name__}")
+        args, env, preopens = _checked_args(args), _checked_env(env), _checked_preopens(preopens)
         self._closed = False
         self.version, self.versions = versions[0], versions
         self.return_on_exit = return_on_exit
@@ -113,13 +120,16 @@ class WASI:
         self.ctx = Context(
             self.version,
             [_c_string(a) for a in args],
-            [_c_string(f"{k}={v}") for k, v in (env or {}).items()],
+            [_c_string(_raw(k) + b"=" + _raw(v)) for k, v in env],
             limits=self.limits,
             **world,
         )
         if self.seed is not None:
             self.ctx.dev_numbers = {}  # device numbers as the guest sees them: stable per run
         self._backends = []
+        #: what the guest adds to in-memory storage, across all mounts (see vfswasi.quota)
+        self.storage = StorageAccount.for_limits(self.limits)
+        _INSTANCE_ACCOUNTS.add(self.storage)
         self._stores: weakref.WeakSet[wasmtime.Store] = weakref.WeakSet()
         self._tickers: list[EpochTicker] = []
         self._started_at: tuple[float, float] | None = None
@@ -128,7 +138,7 @@ class WASI:
         fds.insert(StreamEntry(open_stream(stdout, "stdout"), _STDOUT_RIGHTS))
         fds.insert(StreamEntry(open_stream(stderr, "stderr"), _STDOUT_RIGHTS))
         try:
-            for guest_path, spec in (preopens or {}).items():
+            for guest_path, spec in preopens:
                 backend = open_backend(spec)
                 self._backends.append(backend)
                 self._attach(backend, guest_path)
@@ -149,8 +159,13 @@ class WASI:
         self.wasi_import: dict[str, wasmtime.Func] = {}
 
     def _attach(self, backend: Any, guest_path: str) -> None:
-        """Give a mount this instance's storage account and clock."""
-        # TODO(wiring): the storage account, once backends take one
+        """Give a mount this instance's storage account (capped by its `Quota`) and clock.
+        (A `Backend` from elsewhere may lack the hooks: it then keeps its own ways.) A
+        backend given a `StorageAccount` of your own keeps it, and its caps, instead."""
+        use_storage = getattr(backend, "use_storage", None)
+        current = getattr(backend, "storage", None)
+        if use_storage is not None and (current is None or current.root in _INSTANCE_ACCOUNTS):
+            use_storage(self.storage.for_mount(self.limits.quota_for(guest_path), guest_path))
         use_clock = getattr(backend, "use_clock", None)
         if use_clock is not None:
             use_clock(self.ctx.clock)
@@ -162,6 +177,7 @@ class WASI:
         usage.calls.clear()
         for host in self._hosts.values():
             usage.calls.update(host.call_counts())
+        usage.peak_open_fds = max(usage.peak_open_fds, self.ctx.fds.peak)
         return usage
 
     def _host_functions(self, ctx: Context, fast: bool) -> HostFunctions:
@@ -246,6 +262,8 @@ class WASI:
         try:
             with self._guest_running(instance, store):
                 instance.exports(store)["_start"](store)  # type: ignore[operator]
+            if self._tracer is not None:
+                self._tracer.exited(0)
         except WASIExit as e:
             code = _signed32(e.code)
         except SystemExit:
@@ -420,12 +438,77 @@ def _seed(deterministic: Deterministic) -> int | None:
     return deterministic
 
 
+def _checked_args(args: Any) -> list[str | bytes]:
+    """`args` as a list, or a TypeError naming what is wrong with it."""
+    if isinstance(args, (str, bytes, bytearray)):
+        raise TypeError(f"args must be a list of strings (the guest's argv, program name "
+                        f"first), not a single {type(args).__name__}: {args!r}")
+    try:
+        items = list(args)
+    except TypeError:
+        raise TypeError(f"args must be a list of str or bytes, not "
+                        f"{type(args).__name__}") from None
+    for i, arg in enumerate(items):
+        if not isinstance(arg, (str, bytes)):
+            raise TypeError(f"args[{i}] must be str or bytes, not {type(arg).__name__}: {arg!r}")
+    return items
+
+
+def _checked_env(env: Any) -> list[tuple[str | bytes, str | bytes]]:
+    """`env` as (name, value) pairs, or a TypeError/ValueError naming the variable."""
+    if env is None:
+        return []
+    if not isinstance(env, Mapping):
+        raise TypeError(f"env must be a mapping of names to values (a dict), not "
+                        f"{type(env).__name__}")
+    pairs = []
+    for name, value in env.items():
+        if not isinstance(name, (str, bytes)):
+            raise TypeError(f"env names must be str or bytes, not {type(name).__name__}: "
+                            f"{name!r}")
+        if not name or ("=" if isinstance(name, str) else b"=") in name:
+            raise ValueError(f"env name {name!r} must be non-empty and contain no '='")
+        if value is None:
+            raise TypeError(f"env[{name!r}] is None: give a str (or bytes) value, or leave "
+                            "the variable out")
+        if not isinstance(value, (str, bytes)):
+            raise TypeError(f"env[{name!r}] must be str or bytes, not "
+                            f"{type(value).__name__}: {value!r}")
+        pairs.append((name, value))
+    return pairs
+
+
+def _checked_preopens(preopens: Any) -> list[tuple[str, Any]]:
+    """`preopens` as (guest path, spec) pairs, or a TypeError/ValueError naming the path."""
+    if preopens is None:
+        return []
+    if not isinstance(preopens, Mapping):
+        raise TypeError("preopens must be a mapping of guest paths to filesystems, e.g. "
+                        f"{{'/data': './data'}}, not {type(preopens).__name__}")
+    seen: dict[str, str] = {}
+    for guest in preopens:
+        if not isinstance(guest, str):
+            raise TypeError(f"preopens keys are guest paths and must be str, not "
+                            f"{type(guest).__name__}: {guest!r}")
+        if not guest or "\0" in guest:
+            raise ValueError(f"preopens key {guest!r} is not a guest path")
+        key = posixpath.normpath(guest)
+        if key in seen:
+            raise ValueError(f"preopens {seen[key]!r} and {guest!r} are the same guest path")
+        seen[key] = guest
+    return list(preopens.items())
+
+
 def _signed32(code: int) -> int:
     return code - (1 << 32) if code >= 1 << 31 else code
 
 
+def _raw(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+
+
 def _c_string(value: str | bytes) -> bytes:
-    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+    raw = _raw(value)
     if b"\0" in raw:
         raise ValueError(f"args and env may not contain NUL bytes: {value!r}")
     return raw + b"\0"

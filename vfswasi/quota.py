@@ -57,7 +57,7 @@ class StorageAccount:
     """
 
     __slots__ = ("name", "max_bytes", "max_inodes", "parent", "used_bytes", "used_inodes",
-                 "peak_bytes", "peak_inodes", "denied", "_chain", "_lock")
+                 "peak_bytes", "peak_inodes", "denied", "_chain", "_lock", "__weakref__")
 
     def __init__(self, max_bytes: int | None = None, max_inodes: int | None = None, *,
                  parent: StorageAccount | None = None, name: str = "") -> None:
@@ -78,6 +78,11 @@ class StorageAccount:
         # a tuple instead of following parents
         self._chain: tuple[StorageAccount, ...] = (self,) + (parent._chain if parent else ())
         self._lock: threading.Lock = parent._lock if parent is not None else threading.Lock()
+
+    @property
+    def root(self) -> StorageAccount:
+        """The last account of the chain: the instance-wide one."""
+        return self._chain[-1]
 
     @classmethod
     def for_limits(cls, limits: Limits) -> StorageAccount:

@@ -18,6 +18,8 @@ mode, however, lives in the shared open file description, as with any dup(2).
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 
 from .abi import (
@@ -51,6 +53,8 @@ class SocketStream(Stream):
         bufs = [b for b in bufs if b]
         if not bufs:
             return 0, 0  # as read(2) with a zero count: no wait
+        if self.listening:  # readable when a connection waits, yet nothing to receive
+            raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
         self.await_input(self.sock.fileno())
         n, _ancillary, msg_flags, _address = self.sock.recvmsg_into(bufs, 0, flags)
         return n, msg_flags
@@ -151,6 +155,8 @@ def listen_tcp(address: str) -> socket.socket:
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ValueError(f"expected HOST:PORT, got {address!r}")
+    if not 0 <= int(port) <= 65535:  # getaddrinfo would quietly take it modulo 65536
+        raise ValueError(f"port {int(port)} is out of range (0-65535; 0 picks a free one)")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
     family, _type, _proto, _name, sockaddr = infos[0]

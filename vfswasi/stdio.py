@@ -37,6 +37,8 @@ StdioSpec = int | bytes | bytearray | io.IOBase | Callable[[bytes], Any] | None
 #: served partially, which POSIX allows.
 _IOV_MAX = 1024
 _INT = struct.Struct("i")
+#: the most a stdout/stderr callback is handed at once
+_CALLBACK_CHUNK = 1 << 16
 
 
 class Stream:
@@ -229,7 +231,9 @@ class CallbackStream(Stream):
         self.fn = fn
 
     def write(self, data: memoryview) -> int:
-        self.fn(bytes(data))
+        # in pieces: one huge guest buffer must not become one huge host copy
+        for at in range(0, len(data), _CALLBACK_CHUNK):
+            self.fn(bytes(data[at : at + _CALLBACK_CHUNK]))
         return len(data)
 
 
@@ -254,6 +258,11 @@ def open_stream(spec: StdioSpec, name: str) -> Stream:
     if isinstance(spec, io.TextIOBase):
         raise TypeError(f"{name} must be a binary file object (opened with 'b'), not text")
     if isinstance(spec, int) and not isinstance(spec, bool):
+        try:
+            os.fstat(spec)
+        except (OSError, OverflowError, ValueError):  # closed, never opened, or negative
+            raise ValueError(f"{name}={spec} is not an open file descriptor: the guest's "
+                             f"{'input' if for_input else 'output'} would be lost") from None
         return HostFdStream(spec)
     if isinstance(spec, (bytes, bytearray, memoryview)):
         if not for_input:
