@@ -594,3 +594,40 @@ def test_default_limits_cap_open_fds():
     opened = int.from_bytes(result.stdout[4:], "little")
     assert (errno, opened) == (vfswasi.Errno.MFILE, 1024 - 4)  # stdio and the preopen count
     assert result.usage.peak_open_fds == 1024
+
+
+@pytest.mark.parametrize("kind", ["tar-rw", "zip-rw", "memory", "overlay-host"])
+def test_after_emfile_the_guest_recovers_and_everything_is_saved(kind, tmp_path):
+    # open "." until EMFILE, close one fd, then create a file and print: nothing is lost
+    wat = """(module
+      (import "wasi_snapshot_preview1" "path_open"
+        (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_write"
+        (func $write (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) ".")
+      (data (i32.const 100) "after.txt")
+      (data (i32.const 200) "saved")
+      (func (export "_start") (local $e i32)
+        (block $done (loop $more
+          (local.set $e (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 1)
+                          (i32.const 2) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 16)))
+          (br_if $done (local.get $e))
+          (br $more)))
+        (if (i32.ne (local.get $e) (i32.const 33)) (then unreachable))  ;; EMFILE
+        (drop (call $close (i32.const 4)))
+        ;; creat|trunc after.txt for writing
+        (if (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 9)
+                  (i32.const 9) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 16))
+          (then unreachable))
+        (i32.store (i32.const 32) (i32.const 200))
+        (i32.store (i32.const 36) (i32.const 5))
+        (drop (call $write (i32.load (i32.const 16)) (i32.const 32) (i32.const 1) (i32.const 40)))
+        (drop (call $write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 40)))))"""
+    mount = make_mount(kind, tmp_path, {"old.txt": b"old"})
+    result = vfswasi.run(wasmtime.wat2wasm(wat), preopens={"/d": mount.preopen},
+                         limits=Limits(max_open_fds=64))
+    assert (result.exit_code, result.stdout) == (0, b"saved")
+    assert result.usage.peak_open_fds == 64
+    assert mount.tree() == {"old.txt": b"old", "after.txt": b"saved"}
