@@ -44,11 +44,15 @@ SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture(autouse=True)
-def watchdog():
-    """Kill the test process (with tracebacks) if one test runs for more than a minute."""
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+def watchdog(tmp_path_factory):
+    """Kill the test process if one test runs for more than four minutes (a stop that no
+    longer works must fail the run, not hang it); the tracebacks go to
+    watchdog-tracebacks.txt in pytest's base temp directory, since pytest holds stderr."""
+    log = tmp_path_factory.getbasetemp() / "watchdog-tracebacks.txt"
+    with open(log, "w") as f:
+        faulthandler.dump_traceback_later(240, exit=True, file=f)
+        yield
+        faulthandler.cancel_dump_traceback_later()
 
 
 # --- the Limits object and the CLI's values ---------------------------------------------------
