@@ -3,6 +3,9 @@
 Mounts a zip read-only at /lib, a tar.gz writable at /work (written back when the run ends)
 and an fsspec in-memory filesystem at /scratch, runs the `tree` test guest (a small libc
 program: ls, cat, cp, write, mkdir, ...) on them, then shows what the guest changed.
+Its last command writes to the read-only zip on purpose, so the guest exits with status 1
+("Read-only file system"): that is the expected end. Everything is made in a temporary
+directory, removed afterwards.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ def members(path: Path) -> list[str]:
 
 
 def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="vfswasi-archives-"))
+    with tempfile.TemporaryDirectory(prefix="vfswasi-archives-") as tmp:
+        demo(Path(tmp))
 
+
+def demo(tmp: Path) -> None:
     lib = tmp / "lib.zip"  # read-only: every write answers EROFS
     with zipfile.ZipFile(lib, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("docs/readme.txt", "read me first\n")
@@ -64,7 +70,8 @@ def main() -> None:
             "/scratch": scratch,               # or "fsspec+memory://" for an empty private one
         },
     )
-    print(f"guest exit code {result.exit_code}; it printed:")
+    print(f"guest exit code {result.exit_code} (expected: its last command writes to the "
+          "read-only zip); it printed:")
     print("  " + result.stdout.decode().replace("\n", "\n  ").rstrip())
     print("work.tar.gz after: ", members(work))
     with tarfile.open(work) as t:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+from conftest import BACKEND_KINDS, Mount, guest, make_mount
 from fs.memoryfs import MemoryFS
 
 import vfswasi
-from conftest import BACKEND_KINDS, Mount, guest, make_mount
 from vfswasi import Limits
 from vfswasi.limits import (
     LimitExceeded,

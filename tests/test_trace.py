@@ -163,6 +163,7 @@ def test_bad_pointers_show_as_addresses():
     assert without_durations(lines) == [
         "path_open(3, 0, 0xfffff0, 4, 0, 0x0, 0x0, 0, 0x0) = EFAULT",
         "fd_write(1, 0xfffffff8, 1, 0x0) = EFAULT",
+        "+++ exited with 0 +++",  # _start returned: the end is logged as for proc_exit
     ]
 
 

@@ -1,11 +1,12 @@
 """`vfswasi run`: run a WASI command with virtual mounts (wasmtime-CLI-compatible flags).
 
     vfswasi run [--dir HOST[::GUEST]]... [--mount GUEST=FS_URL]... [--env K[=V]]...
-                [--version preview1|unstable] [--tcplisten HOST:PORT]... [--trace[=FILE]]
+                [--wasi-version preview1|unstable] [--tcplisten HOST:PORT]... [--trace [FILE]]
                 [--overlay-dir HOST[::GUEST]]... [--changes] [-W timeout=1s,fuel=N,...]
                 [--max-open-fds N] [--disk-bytes SIZE] [--disk-inodes N]
                 [--max-file-size SIZE] [--mount-quota GUEST=SIZE[:INODES]]... [--no-limits]
-                [--deterministic[=SEED]] [--usage] WASM [ARGS...]
+                [--deterministic [SEED]] [--usage] WASM [ARGS...]
+    vfswasi demo | vfswasi cache info|clear | vfswasi --version
 
 `--overlay-dir` and `--mount GUEST=overlay:FS_URL` mount a copy-on-write view: the guest changes
 it freely and the original is never written; `--changes` lists what it changed, on stderr.
@@ -15,12 +16,17 @@ which reports traps like an abort). Bad usage, a missing file or an invalid modu
 line and exit 2 (usage) or 1. A limit that stops the run prints one line and exits 124
 (timeout), 125 (fuel) or 126 (max-memory-size); Ctrl-C exits 130 and SIGTERM 143, each after
 the mounts were saved.
+
+A mount that cannot be opened (a corrupt archive, a missing file, an unknown FS URL scheme)
+is one line naming the flag, the mount and the file; two mounts at one guest path are refused.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import posixpath
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +35,6 @@ from typing import TYPE_CHECKING
 import wasmtime
 
 from . import __name__ as _package
-from .backends.overlay import Overlay
 from .limits import (
     DEFAULT_MAX_OPEN_FDS,
     LimitExceeded,
@@ -39,11 +44,12 @@ from .limits import (
     parse_duration,
     parse_size,
 )
-from .modules import default_engine, imported_wasi_versions, load_module
+from .modules import cache_info, clear_cache, default_engine, imported_wasi_versions, load_module
 from .sockets import listen_tcp
 
 if TYPE_CHECKING:
     from .api import WASI
+    from .backends.overlay import Overlay
 
 TRAP_EXIT = 134
 #: a run stopped by a limit: one line on stderr and one of these (124 as timeout(1))
@@ -60,10 +66,33 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def version_text() -> str:
+    """What `vfswasi --version` prints: vfswasi's version and the engine's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    try:
+        engine = version("wasmtime")
+    except PackageNotFoundError:  # pragma: no cover - wasmtime is a dependency
+        engine = "unknown"
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"vfswasi {__version__} (wasmtime {engine}, Python {python})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vfswasi", description="Run WebAssembly with WASI over virtual filesystems.")
+    parser.add_argument("-V", "--version", action="version", version=version_text(),
+                        help="print vfswasi's version (and wasmtime's) and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("demo", help="run the bundled example guest on an in-memory tree and a zip")
+    cache = sub.add_parser("cache", help="the on-disk cache of compiled modules",
+                           description="Compiled modules are cached in $VFSWASI_CACHE_DIR "
+                                       "(else ~/.cache/vfswasi), at most $VFSWASI_CACHE_SIZE "
+                                       "bytes (default 1G; least recently used entries go "
+                                       "first; 0 turns the cache off).")
+    cache.add_argument("action", choices=["info", "clear"],
+                       help="info: where the cache is and what it holds; clear: empty it")
     run = sub.add_parser("run", help="run a WASI command module")
     run.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
                      help="preopen a host directory (secure dir-fd backend), as wasmtime")
@@ -81,13 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
                           "to stderr, one 'A|M|D PATH' line per added/modified/deleted path")
     run.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
                      help="set an environment variable (NAME alone copies the host's)")
-    run.add_argument("--version", dest="wasi_version", choices=["preview1", "unstable"],
-                     help="WASI ABI to provide (default: what the module imports)")
+    run.add_argument("--wasi-version", "--version", dest="wasi_version",
+                     choices=["preview1", "unstable"],
+                     help="WASI ABI to provide (default: every one the module imports); "
+                          "--version is an older spelling (`vfswasi --version`, before `run`, "
+                          "prints vfswasi's version)")
     run.add_argument("--tcplisten", action="append", default=[], metavar="HOST:PORT",
-                     help="hand the guest a listening TCP socket (fds after the preopens)")
-    run.add_argument("--trace", metavar="FILE",
-                     help="log every WASI call strace-style; `--trace` alone: to stderr, "
-                          "`--trace=FILE`: to FILE")
+                     help="hand the guest a listening TCP socket (fds after the preopens; "
+                          "PORT 0-65535, 0 picks a free one)")
+    run.add_argument("--trace", nargs="?", const="-", metavar="FILE",
+                     help="log every WASI call strace-style to FILE (`--trace FILE` or "
+                          "`--trace=FILE`), or to stderr (`--trace` with no FILE, or `-`); "
+                          "a .wasm/.wat right after `--trace` is the module, not FILE")
     run.add_argument("-W", dest="wasm_options", action="append", default=[],
                      metavar="OPT=VAL[,...]",
                      help="wasmtime's limits: timeout=DURATION (1s, 500ms, 2m), fuel=N, "
@@ -107,13 +141,70 @@ def build_parser() -> argparse.ArgumentParser:
                      help="lift the default limits (fds, in-memory storage)")
     run.add_argument("--deterministic", nargs="?", const=0, type=int, metavar="SEED",
                      help="virtual clocks and seeded random_get: the same SEED and inputs "
-                          "give the same output (SEED defaults to 0)")
+                          "give the same output (`--deterministic SEED` or "
+                          "`--deterministic=SEED`; SEED defaults to 0)")
     run.add_argument("--usage", action="store_true",
                      help="print what the run used on stderr afterwards (like strace -c)")
-    run.add_argument("wasm", metavar="WASM", help="the .wasm (or .wat) file")
+    run.add_argument("wasm", nargs="?", metavar="WASM", help="the .wasm (or .wat) file")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
-                     help="arguments for the guest")
+                     help="arguments for the guest (optional)")
     return parser
+
+
+def _run_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["run"]
+
+
+def split_run_argv(parser: argparse.ArgumentParser,
+                   argv: list[str]) -> tuple[list[str], list[str]]:
+    """`vfswasi run`'s argv (after "run") as (options, [WASM, *ARGS]): what follows the module
+    is the guest's, untouched. Options with an optional value are spelled with `=` here:
+    `--trace FILE` and `--trace=FILE` log to FILE, a bare `--trace` (followed by another
+    option, by `-`, by the end, or by a .wasm/.wat file, the module) logs to stderr;
+    `--deterministic SEED` takes a whole number, a bare `--deterministic` seed 0."""
+    run = _run_parser(parser)
+    takes_value = {opt for action in run._actions
+                   if action.option_strings and action.nargs is None and _expects_value(action)
+                   for opt in action.option_strings}
+    options: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if token == "--":
+            return options, argv[i + 1:]
+        if token == "--trace":
+            if following is None or following.startswith("-") or \
+                    following.endswith((".wasm", ".wat")):
+                options.append("--trace=-")
+                i += 1 + (following == "-")
+            else:
+                options.append(f"--trace={following}")
+                i += 2
+            continue
+        if token == "--deterministic":
+            if following is not None and re.fullmatch(r"-?[0-9]+", following):
+                options.append(f"--deterministic={following}")
+                i += 2
+            else:
+                options.append("--deterministic=0")
+                i += 1
+            continue
+        if not token.startswith("-") or token == "-":
+            return options, argv[i:]  # the module: the rest is the guest's
+        options.append(token)
+        if token in takes_value and following is not None:
+            options.append(following)
+            i += 1
+        i += 1
+    return options, []
+
+
+def _expects_value(action: argparse.Action) -> bool:
+    return not isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction,
+                                   argparse._HelpAction, argparse._VersionAction,
+                                   argparse._CountAction, argparse._StoreConstAction))
 
 
 def _count(text: str) -> int:
@@ -185,7 +276,17 @@ def parse_mount(value: str) -> tuple[str, str]:
     guest, sep, url = value.partition("=")
     if not sep or not guest or not url:
         raise UsageError(f"--mount expects GUEST=FS_URL, got {value!r}")
+    spec = url[len("overlay:"):] if url.startswith("overlay:") else url
+    scheme, has_scheme, _ = spec.partition("://")
+    if has_scheme and not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        raise UsageError(f"--mount {value}: {spec!r} has no valid scheme before '://' "
+                         "(mem://, osfs://DIR, zip://FILE, tar://FILE, ...; or a host path)")
     return guest, url
+
+
+def guest_key(guest: str) -> str:
+    """A guest path as mounts are compared: `/data`, `/data/` and `/x/../data` are one."""
+    return posixpath.normpath(guest) if guest else guest
 
 
 def parse_env(value: str) -> tuple[str, str]:
@@ -199,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except UsageError as e:
-        print(f"vfswasi: error: {e} (see 'vfswasi run --help')", file=sys.stderr)
+        print(f"vfswasi: error: {e} (see 'vfswasi --help')", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{_package}: interrupted", file=sys.stderr)
@@ -209,38 +310,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         return TERMINATE_EXIT
 
 
+_SUBCOMMANDS = ("run", "demo", "cache")
+_TOP_LEVEL_FLAGS = ("-h", "--help", "-V", "--version")
+
+
 def _main(argv: list[str]) -> int:
     from .api import WASI
 
-    if argv and argv[0] not in ("run", "demo", "-h", "--help") and not argv[0].startswith("-"):
-        argv = ["run", *argv]  # `vfswasi prog.wasm` as `wasmtime prog.wasm`
-    given = argv
-    # A bare `--trace` means stderr; `--trace FILE` would swallow the module's name.
-    # Likewise a bare `--deterministic` means seed 0.
-    bare = {"--trace": "--trace=-", "--deterministic": "--deterministic=0"}
-    argv = [bare.get(a, a) for a in argv]
-    opts = build_parser().parse_args(argv)
-    if opts.command == "run" and opts.args:
-        opts.args = given[len(given) - len(opts.args):]  # the guest's own, untouched
+    if argv and argv[0] not in (*_SUBCOMMANDS, *_TOP_LEVEL_FLAGS):
+        argv = ["run", *argv]  # `vfswasi [OPTIONS] prog.wasm` as `wasmtime prog.wasm`
+    parser = build_parser()
+    guest_argv: list[str] = []
+    if argv and argv[0] == "run":
+        options, guest_argv = split_run_argv(parser, argv[1:])
+        argv = ["run", *options, *guest_argv[:1]]
+    try:
+        opts = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version: printed, and done
+        return e.code if isinstance(e.code, int) else 0
     if opts.command == "demo":
         from .demo import main as demo
 
         return demo()
-    preopens: dict[str, object] = {}
+    if opts.command == "cache":
+        return _cache(opts.action)
+    if opts.wasm is None:
+        raise UsageError("the following argument is required: WASM (the module to run; "
+                         "ARGS after it are optional)")
+    opts.args = guest_argv[1:]  # the guest's own, untouched
+    mounts: list[tuple[str, str, str, object]] = []  # (flag, value, guest, spec)
     for value in opts.dir:
         guest, host = parse_dir(value)
         if not os.path.isdir(host):
             return _fail(f"--dir {value}: no such directory: {host}")
-        preopens[guest] = host
+        mounts.append(("--dir", value, guest, host))
     for value in opts.mount:
         guest, url = parse_mount(value)
-        preopens[guest] = url
+        mounts.append(("--mount", value, guest, url))
     for value in opts.overlay_dir:
         guest, host = parse_dir(value)
         if not os.path.isdir(host):
             return _fail(f"--overlay-dir {value}: no such directory: {host}")
-        preopens[guest] = "overlay:" + host
-    if opts.changes and not any(str(s).startswith("overlay:") for s in preopens.values()):
+        mounts.append(("--overlay-dir", value, guest, "overlay:" + host))
+    seen: dict[str, str] = {}
+    for flag, value, guest, _spec in mounts:
+        earlier = seen.setdefault(guest_key(guest), f"{flag} {value}")
+        if earlier != f"{flag} {value}":
+            raise UsageError(f"{flag} {value}: {guest} is mounted twice (also by {earlier})")
+    if opts.changes and not any(str(m[3]).startswith("overlay:") for m in mounts):
         raise UsageError("--changes needs an overlay mount (--overlay-dir, or "
                          "--mount GUEST=overlay:FS_URL)")
     overlays: dict[str, Overlay] = {}
@@ -253,6 +370,9 @@ def _main(argv: list[str]) -> int:
     except OSError as e:
         return _fail(f"cannot read {opts.wasm}: {e.strerror or e}")
     except wasmtime.WasmtimeError as e:
+        if _not_webassembly(opts.wasm):
+            return _fail(f"{opts.wasm} is not a WebAssembly module (neither binary wasm, "
+                         "which starts with \\0asm, nor WAT text)")
         return _fail(f"invalid module {opts.wasm}: {_first_line(str(e))}")
     # Every WASI ABI the module imports (both, for a module importing both).
     version = opts.wasi_version or imported_wasi_versions(module) or "preview1"
@@ -263,6 +383,7 @@ def _main(argv: list[str]) -> int:
         except OSError as e:
             return _fail(f"--trace={trace}: {e.strerror or e}")
     sockets = []
+    preopens: dict[str, object] = {}
     try:
         for address in opts.tcplisten:
             try:
@@ -270,13 +391,19 @@ def _main(argv: list[str]) -> int:
             except (OSError, ValueError) as e:
                 return _fail(f"--tcplisten {address}: {e}")
         try:
-            # Overlay objects rather than "overlay:" URLs, so their changes can be listed
-            for guest, spec in preopens.items():
+            # Each mount opened here, so that an error names it; overlays as Overlay objects,
+            # so that their changes can be listed.
+            for flag, value, guest, spec in mounts:
+                try:
+                    preopens[guest] = _open_mount(spec)
+                except Exception as e:  # noqa: BLE001 - opener errors have no common base
+                    return _fail(f"cannot mount {guest} ({flag} {value}): {mount_error(e, spec)}")
                 if isinstance(spec, str) and spec.startswith("overlay:"):
-                    preopens[guest] = overlays[guest] = Overlay(spec[len("overlay:"):])
+                    overlays[guest] = preopens[guest]  # type: ignore[assignment]
             wasi = WASI(version=version, args=[opts.wasm, *opts.args], env=env,
                         preopens=preopens, sockets=sockets, trace=trace, limits=limits,
                         deterministic=opts.deterministic)
+            preopens = {}  # the WASI instance owns them now
         except (OSError, TypeError, ValueError) as e:
             return _fail(f"cannot mount: {e}")
         except Exception as e:  # noqa: BLE001 - PyFilesystem2 opener errors have no common base
@@ -284,6 +411,8 @@ def _main(argv: list[str]) -> int:
     finally:
         for sock in sockets:
             sock.close()  # the guest has its own duplicates
+        for opened in preopens.values():  # a later mount failed: release the earlier ones
+            _close_quietly(opened)
     try:
         with _reporting_usage(wasi, opts.usage), _closing_overlays(overlays, report=opts.changes), \
                 wasi:
@@ -308,6 +437,11 @@ def _run(wasi: WASI, module: wasmtime.Module, name: str, engine: wasmtime.Engine
         instance = wasi.instantiate(store, module)
     except wasmtime.WasmtimeError as e:  # e.g. an import nobody provides
         return _fail(f"cannot instantiate {name}: {_first_line(str(e))}")
+    exports = instance.exports(store)
+    if exports.get("_start") is None and exports.get("_initialize") is not None:
+        return _fail(f"cannot run {name}: it is a reactor (a library module: it exports "
+                     "_initialize and no _start), not a command; call its exports from "
+                     "Python: wasi.initialize(instance, store), then wasi.call(instance, NAME)")
     try:
         return wasi.start(instance, store)
     except TypeError as e:  # not a command (no _start, no memory, ...)
@@ -332,6 +466,88 @@ def _closing_overlays(overlays: dict[str, Overlay], *, report: bool) -> Iterator
                     kind, _, path = line.partition(" ")
                     print(f"{kind} {guest.rstrip('/')}/{path}", file=sys.stderr)
             overlay.close()
+
+
+def _open_mount(spec: object) -> object:
+    """What `WASI(preopens=...)` takes for one mount, opened now (so errors are this mount's)."""
+    from .backends import open_backend
+
+    if isinstance(spec, str) and spec.startswith("overlay:"):
+        from .backends.overlay import Overlay
+
+        lower = open_backend(spec[len("overlay:"):])
+        try:
+            return Overlay(lower)
+        except BaseException:
+            lower.close()
+            raise
+    return open_backend(spec)
+
+
+def _close_quietly(opened: object) -> None:
+    try:
+        opened.close()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001, S110 - already failing: the first error is the one shown
+        pass
+
+
+def mount_error(error: BaseException, spec: object) -> str:
+    """One line saying why a mount could not be opened, naming the file when there is one."""
+    import tarfile
+    import zipfile
+
+    url = str(spec)
+    url = url[len("overlay:"):] if url.startswith("overlay:") else url
+    scheme, has_scheme, rest = url.partition("://")
+    path = rest.partition("!")[0] if has_scheme else url
+    if isinstance(error, zipfile.BadZipFile):
+        return f"{path} is not a readable zip archive ({_first_line(str(error))})"
+    if isinstance(error, tarfile.TarError):
+        detail = str(error).strip().splitlines()[-1].lstrip("- ") if str(error).strip() else ""
+        return f"{path} is not a readable tar archive" + (f" ({detail})" if detail else "")
+    if isinstance(error, FileNotFoundError) and not error.filename:
+        return _first_line(str(error))
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename or path}: {error.strerror}"
+    kind = type(error).__name__
+    if kind == "UnsupportedProtocol":
+        return f"unknown FS URL scheme {scheme + '://'!r} (no PyFilesystem2 opener for it)"
+    text = _first_line(str(error)) or kind
+    return text if isinstance(error, (ValueError, TypeError)) else f"{kind}: {text}"
+
+
+def _not_webassembly(path: str) -> bool:
+    """A file that is neither binary wasm nor WAT text (a typo'd name, a text file...)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    if head.startswith(b"\0asm"):
+        return False
+    text = head.lstrip()
+    return not text.startswith((b"(", b";;"))
+
+
+def _cache(action: str) -> int:
+    if action == "clear":
+        count, size = clear_cache()
+        print(f"removed {count} compiled module(s), {_human(size)}, from {cache_info().path}")
+        return 0
+    info = cache_info()
+    limit = "off" if info.max_bytes == 0 else _human(info.max_bytes)
+    print(f"{info.path}: {info.entries} compiled module(s), {_human(info.size)} "
+          f"(limit {limit}, $VFSWASI_CACHE_SIZE)")
+    return 0
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
 
 
 def _first_line(text: str) -> str:

@@ -120,6 +120,10 @@ class Tracer:
 
         return traced
 
+    def exited(self, code: int) -> None:
+        """The last line when the guest's `_start` returned (proc_exit writes its own)."""
+        self.emit(f"+++ exited with {code} +++")
+
     def close(self) -> None:
         if self._owned is not None:
             self._owned.close()

@@ -20,23 +20,23 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .runner import BackendName, WasiResult, run_native, run_wasi
-from .treespec import (
-    HardLink,
-    Symlink,
-    Tree,
-    TreeSource,
-    build_memfs,
-    hard_links,
-    read_tree,
-    tree_paths,
-    write_tree,
-)
-
 if TYPE_CHECKING:
+    from .runner import BackendName, WasiResult, run_native, run_wasi
     from .strategies import file_contents, memory_trees, names, trees
+    from .treespec import (
+        HardLink,
+        Symlink,
+        Tree,
+        TreeSource,
+        build_memfs,
+        hard_links,
+        read_tree,
+        tree_paths,
+        write_tree,
+    )
 
 __all__ = [
     "BackendName",
@@ -58,13 +58,27 @@ __all__ = [
     "write_tree",
 ]
 
-_STRATEGIES = {"file_contents", "memory_trees", "names", "trees"}
+#: name -> its module, imported on first use: the strategies need hypothesis, the runner
+#: wasmtime, the tree specs PyFilesystem2; the pytest plugin (and so every pytest run in an
+#: environment where vfswasi is installed) must import none of them.
+_LAZY = {
+    **dict.fromkeys(["BackendName", "WasiResult", "run_native", "run_wasi"], ".runner"),
+    **dict.fromkeys(["file_contents", "memory_trees", "names", "trees"], ".strategies"),
+    **dict.fromkeys(["HardLink", "Symlink", "Tree", "TreeSource", "build_memfs", "hard_links",
+                     "read_tree", "tree_paths", "write_tree"], ".treespec"),
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The strategies need hypothesis; the rest (and the pytest plugin) must import without it.
-    if name in _STRATEGIES:
-        from . import strategies
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .._compat import quiet_fs_import
 
-        return getattr(strategies, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    quiet_fs_import()
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
