@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,15 +145,7 @@ def write_archive(path: Path, spec: dict, *, mtime: int = 1_600_000_000) -> None
     import time
     import zipfile
 
-    entries: list[tuple[str, Any]] = []
-
-    def walk(d: dict, prefix: str) -> None:
-        for name, value in d.items():
-            entries.append((prefix + name, value))
-            if isinstance(value, dict):
-                walk(value, prefix + name + "/")
-
-    walk(spec, "")
+    entries = list(_spec_paths(spec))
     if path.suffix == ".zip":
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for name, value in entries:
@@ -194,12 +187,29 @@ def _memory_backend(memfs: Any) -> Any:
     return MemoryBackend(memfs)
 
 
+# The tree helpers below walk with explicit stacks, not recursion: tests build trees deeper
+# than Python's recursion limit (tests/test_deep_trees.py).
+
+
+def _spec_paths(spec: dict) -> Iterator[tuple[str, Any]]:
+    """(path, value) of every entry of a spec, depth first in dict order, parents first."""
+    stack = [(iter(spec.items()), "")]
+    while stack:
+        entries, prefix = stack[-1]
+        for name, value in entries:
+            yield prefix + name, value
+            if isinstance(value, dict):
+                stack.append((iter(value.items()), prefix + name + "/"))
+                break
+        else:
+            stack.pop()
+
+
 def _write_host_tree(root: Path, spec: dict) -> None:
-    for name, value in spec.items():
-        p = root / name
+    for path, value in _spec_paths(spec):
+        p = root / path
         if isinstance(value, dict):
             p.mkdir()
-            _write_host_tree(p, value)
         elif isinstance(value, Symlink):
             os.symlink(value.target, p)
         else:
@@ -208,35 +218,48 @@ def _write_host_tree(root: Path, spec: dict) -> None:
 
 def _read_host_tree(root: Path) -> dict:
     out: dict = {}
-    for name in sorted(os.listdir(root)):
-        p = root / name
-        st = os.lstat(p)
-        if stat.S_ISLNK(st.st_mode):
-            out[name] = Symlink(os.readlink(p))
-        elif stat.S_ISDIR(st.st_mode):
-            out[name] = _read_host_tree(p)
-        else:
-            out[name] = p.read_bytes()
+    stack = [(root, out)]  # directories still to read, with the dict that gets their entries
+    while stack:
+        d, into = stack.pop()
+        for name in sorted(os.listdir(d)):
+            p = d / name
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                into[name] = Symlink(os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                into[name] = {}
+                stack.append((p, into[name]))
+            else:
+                into[name] = p.read_bytes()
     return out
 
 
 def _write_backend_tree(backend: Any, d: Any, spec: dict) -> None:
-    for name, value in spec.items():
-        if isinstance(value, dict):
-            backend.mkdir(d, name)
-            sub = backend.open_dir(d, name)
-            try:
-                _write_backend_tree(backend, sub, value)
-            finally:
-                backend.release_dir(sub)
-        elif isinstance(value, Symlink):
-            backend.symlink(value.target, d, name)
-        else:
-            f = backend.open_file(d, name, read=False, write=True, create=True, exclusive=True)
-            try:
-                f.write(value, 0)
-            finally:
-                f.close()
+    stack = [(iter(spec.items()), d)]  # d is the caller's; the others are released here
+    try:
+        while stack:
+            entries, here = stack[-1]
+            for name, value in entries:
+                if isinstance(value, dict):
+                    backend.mkdir(here, name)
+                    stack.append((iter(value.items()), backend.open_dir(here, name)))
+                    break
+                if isinstance(value, Symlink):
+                    backend.symlink(value.target, here, name)
+                else:
+                    f = backend.open_file(here, name, read=False, write=True, create=True,
+                                          exclusive=True)
+                    try:
+                        f.write(value, 0)
+                    finally:
+                        f.close()
+            else:
+                stack.pop()
+                if stack:
+                    backend.release_dir(here)
+    finally:
+        for _, h in reversed(stack[1:]):
+            backend.release_dir(h)
 
 
 def _read_backend_tree(backend: Any, d: Any = None) -> dict:
@@ -244,24 +267,38 @@ def _read_backend_tree(backend: Any, d: Any = None) -> dict:
 
     d = backend.root() if d is None else d
     out: dict = {}
-    for name, _ino, ftype in sorted(backend.listdir(d)):
-        if ftype == Filetype.SYMBOLIC_LINK:
-            out[name] = Symlink(backend.readlink(d, name))
-        elif ftype == Filetype.DIRECTORY:
-            sub = backend.open_dir(d, name)
-            try:
-                out[name] = _read_backend_tree(backend, sub)
-            finally:
-                backend.release_dir(sub)
-        else:
-            f = backend.open_file(d, name, read=True, write=False)
-            try:
-                size = f.stat().size
-                buf = bytearray(size)
-                n = f.readinto(memoryview(buf), 0)
-                out[name] = bytes(buf[:n])
-            finally:
-                f.close()
+    # depth first: (the rest of a directory's sorted entries, None before it is listed; its
+    # handle; the dict that gets them); d is the caller's, the others are released here
+    stack: list[tuple[Any, Any, dict]] = [(None, d, out)]
+    try:
+        while stack:
+            entries, here, into = stack[-1]
+            if entries is None:
+                entries = iter(sorted(backend.listdir(here)))
+                stack[-1] = (entries, here, into)
+            for name, _ino, ftype in entries:
+                if ftype == Filetype.SYMBOLIC_LINK:
+                    into[name] = Symlink(backend.readlink(here, name))
+                elif ftype == Filetype.DIRECTORY:
+                    into[name] = {}
+                    stack.append((None, backend.open_dir(here, name), into[name]))
+                    break
+                else:
+                    f = backend.open_file(here, name, read=True, write=False)
+                    try:
+                        size = f.stat().size
+                        buf = bytearray(size)
+                        n = f.readinto(memoryview(buf), 0)
+                        into[name] = bytes(buf[:n])
+                    finally:
+                        f.close()
+            else:
+                stack.pop()
+                if stack:
+                    backend.release_dir(here)
+    finally:
+        for _, h, _ in reversed(stack[1:]):
+            backend.release_dir(h)
     return out
 
 

@@ -46,6 +46,11 @@ original compression. The whole archive is held in memory while mounted writable
 recompresses every member. Archives with members that cannot be represented in the tree
 (devices, fifos, encrypted zip members, names that escape the root) are refused in writable
 mode rather than silently dropped on write-back.
+
+Archives may hold trees deeper than Python's recursion limit (a guest may make 10,000 nested
+directories, and they are written back): building the index, loading a writable archive and
+packing it walk with explicit stacks, and placing a member in the index starts from where the
+previous one went (members in tree order cost a few steps each, not one per level).
 """
 
 from __future__ import annotations
@@ -132,6 +137,12 @@ class Member:
 def normalize(name: str) -> str | None:
     """An archive member name as a path below the root ("" for the root itself), or None when
     it climbs out of it with "..". Leading "/" and "." components are dropped, as tar does."""
+    # Nearly every name is already normal: check that with substring searches, since the loop
+    # below costs a Python step per component, quadratic over the members of a deep tree.
+    core = name.strip("/")
+    framed = f"/{core}/"
+    if "//" not in framed and "/./" not in framed and "/../" not in framed:
+        return core
     parts: list[str] = []
     for part in name.split("/"):
         if part in ("", "."):
@@ -454,10 +465,10 @@ class _Node:
     """One inode of the archive tree: a directory (children is a dict) or anything else."""
 
     __slots__ = ("ino", "filetype", "size", "mtim", "nlink", "target", "children", "member",
-                 "implicit", "order")
+                 "implicit", "order", "parent")
 
     def __init__(self, ino: int, filetype: int, mtim: int, member: Member | None = None,
-                 order: int = -1):
+                 order: int = -1, parent: _Node | None = None):
         self.ino = ino
         self.filetype = filetype
         self.size = 0 if member is None or filetype == Filetype.DIRECTORY else member.size
@@ -468,6 +479,8 @@ class _Node:
         self.member = member
         self.implicit = member is None  # a directory only implied by its members' names
         self.order = order  # position of its (first) member in the archive
+        # a directory's parent (directories have one name), so index building can climb back
+        self.parent = parent
 
 
 class ArchiveIndex:
@@ -481,10 +494,12 @@ class ArchiveIndex:
         self.dropped: list[str] = []
         self.name_order: dict[str, int] = {}  # path -> position of the member that put it there
         self.special: list[str] = []  # devices, fifos, encrypted members
+        # the directory found last, by path: see `_walk_to`
+        self._cursor: tuple[str, _Node] = ("", self.root)
         with _read_errors(source.format):
             for order, m in enumerate(source.members()):
                 self._add(m, order)
-        self._count_links(self.root)
+        self._count_links()
 
     def _add(self, m: Member, order: int) -> None:
         if m.meta.get("escapes"):
@@ -512,6 +527,7 @@ class ArchiveIndex:
             return
         if m.hardlink is not None:
             node = self.lookup(m.hardlink)
+            # the lookup moved the cursor: `parent` stays valid (nothing was detached)
             if node is None or node.filetype != Filetype.REGULAR_FILE:
                 # a hard link to nothing we hold: serve it as the symlink it would resolve to
                 here = posixpath.dirname(m.path) or "."
@@ -524,38 +540,72 @@ class ArchiveIndex:
             node = _Node(next(self._inos), m.filetype, m.mtim, m, order)
         if old is not None and old.children is None:
             old.nlink -= 1  # a later member of the same name wins, as on extraction
+        if old is not None and old.children is not None:
+            self._cursor = ("", self.root)  # the cursor may be in the subtree now cut off
+        if node.children is not None:
+            node.parent = parent
         parent.children[name] = node
         self.name_order[m.path] = order
 
     def _dir_for(self, path: str) -> _Node | None:
         """The directory `path` goes in, made (implicit) where missing; None if a
         non-directory is in the way."""
-        d = self.root
-        for part in path.split("/")[:-1]:
+        return self._walk_to(path.rpartition("/")[0], create=True)
+
+    def lookup(self, path: str) -> _Node | None:
+        """The node at normalized `path` ("" is the root), or None."""
+        dirpath, _, name = path.rpartition("/")
+        d = self._walk_to(dirpath, create=False)
+        if d is None or not name:
+            return d
+        assert d.children is not None
+        return d.children.get(name)
+
+    def _walk_to(self, dirpath: str, *, create: bool) -> _Node | None:
+        """The directory at normalized `dirpath` ("" is the root), made (implicit) where
+        missing when `create`; None where a non-directory is in the way or, without `create`,
+        where nothing is.
+
+        Members come in tree order nearly always, so a member's directory is the previous
+        one's, or a little below or above it: the walk starts from the directory found last
+        (`_cursor`), not from the root, which would cost a step per component per member,
+        quadratic in the depth of a deep tree."""
+        at, d = self._cursor
+        if dirpath == at:
+            return d
+        if not at or dirpath.startswith(at + "/"):  # below the cursor
+            rest = dirpath[len(at) + 1 :] if at else dirpath
+        elif not dirpath or at.startswith(dirpath + "/"):  # above it: climb
+            for _ in range(at.count("/", len(dirpath)) if dirpath else at.count("/") + 1):
+                assert d.parent is not None
+                d = d.parent
+            rest = ""
+        else:
+            d, rest = self.root, dirpath
+        for part in rest.split("/") if rest else ():
             assert d.children is not None
             child = d.children.get(part)
             if child is None:
+                if not create:
+                    return None
                 child = d.children[part] = _Node(next(self._inos), Filetype.DIRECTORY,
-                                                 self.source.mtim)
+                                                 self.source.mtim, parent=d)
             elif child.children is None:
                 return None
             d = child
+        self._cursor = (dirpath, d)
         return d
 
-    def lookup(self, path: str) -> _Node | None:
-        node: _Node | None = self.root
-        for part in filter(None, path.split("/")):
-            if node is None or node.children is None:
-                return None
-            node = node.children.get(part)
-        return node
-
-    def _count_links(self, d: _Node) -> None:
-        assert d.children is not None
-        subdirs = [c for c in d.children.values() if c.children is not None]
-        d.nlink = 2 + len(subdirs)
-        for c in subdirs:
-            self._count_links(c)
+    def _count_links(self) -> None:
+        """Every directory's link count: POSIX's 2 + its subdirectories (an explicit stack:
+        the tree may be deeper than Python's recursion limit)."""
+        stack = [self.root]
+        while stack:
+            d = stack.pop()
+            assert d.children is not None
+            subdirs = [c for c in d.children.values() if c.children is not None]
+            d.nlink = 2 + len(subdirs)
+            stack.extend(subdirs)
 
     def open(self, node: _Node) -> BinaryIO:
         assert node.member is not None
@@ -806,33 +856,55 @@ class WritableArchiveBackend(MemoryBackend):
                 f"on write-back (e.g. {what[0]!r}: a name outside the root, a device, a fifo "
                 "or an encrypted member); mount it read-only")
         made: dict[int, tuple[Any, str]] = {}  # archive ino -> where its first name was made
-        self._load_dir(index, index.root, self._root, made)
+        self._load_tree(index, made)
         self._remember(self.stat_dir(self._root).ino, index.root)
         MemoryBackend.set_dir_times(self, self._root, index.root.mtim, index.root.mtim)
 
-    def _load_dir(self, index: ArchiveIndex, node: _Node, d: Any,
-                  made: dict[int, tuple[Any, str]], prefix: str = "") -> None:
-        assert node.children is not None
-        for name, child in node.children.items():
-            if child.children is not None:
-                MemoryBackend.mkdir(self, d, name)
-                sub = MemoryBackend.open_dir(self, d, name)
-                self._load_dir(index, child, sub, made, prefix + name + "/")
-                MemoryBackend.set_dir_times(self, sub, child.mtim, child.mtim)
-            elif child.filetype == Filetype.SYMBOLIC_LINK:
-                MemoryBackend.symlink(self, child.target or "", d, name)
-            elif child.ino in made:
-                MemoryBackend.link(self, *made[child.ino], d, name)
+    def _load_tree(self, index: ArchiveIndex, made: dict[int, tuple[Any, str]]) -> None:
+        """Make the index's tree in memory, depth first in archive order; a directory's times
+        are set once its content is made (making it moves them).
+
+        An explicit stack, not recursion: a tree may be deeper than Python's recursion limit.
+        A frame is (the rest of a directory's entries, its handle, its path, and for all but
+        the root: (the parent's handle, its name there, its node) to finish it with)."""
+        assert index.root.children is not None
+        Frame = tuple[Iterator[tuple[str, _Node]], Any, str, tuple[Any, str, _Node] | None]
+        stack: list[Frame] = [(iter(index.root.children.items()), self._root, "", None)]
+        while stack:
+            entries, d, dir_path, up = stack[-1]
+            for name, child in entries:
+                # one string per path, shared with `_path_order` (deep trees have long paths)
+                path = f"{dir_path}/{name}" if dir_path else name
+                if child.children is not None:
+                    MemoryBackend.mkdir(self, d, name)
+                    sub = MemoryBackend.open_dir(self, d, name)
+                    stack.append((iter(child.children.items()), sub, path, (d, name, child)))
+                    break  # its content first; it is finished when its frame is done
+                if child.filetype == Filetype.SYMBOLIC_LINK:
+                    MemoryBackend.symlink(self, child.target or "", d, name)
+                elif child.ino in made:
+                    MemoryBackend.link(self, *made[child.ino], d, name)
+                else:
+                    made[child.ino] = (d, name)
+                    self._copy_in(index, child, d, name)
+                self._loaded(index, d, name, child, path)
             else:
-                made[child.ino] = (d, name)
-                self._copy_in(index, child, d, name)
-            ino = MemoryBackend.lstat(self, d, name).ino
-            self._remember(ino, child)
-            order = index.name_order.get(prefix + name)
-            if order is not None:
-                self._path_order[prefix + name] = (order, ino)
-            if child.children is None:
-                MemoryBackend.set_times(self, d, name, child.mtim, child.mtim)
+                stack.pop()
+                if up is not None:
+                    parent, name, node = up
+                    MemoryBackend.set_dir_times(self, d, node.mtim, node.mtim)
+                    self._loaded(index, parent, name, node, dir_path)
+
+    def _loaded(self, index: ArchiveIndex, d: Any, name: str, child: _Node, path: str) -> None:
+        """Entry `name` of `d` (at `path`) is made from `child` (a directory: with its
+        content): remember where it came from and set its times."""
+        ino = MemoryBackend.lstat(self, d, name).ino
+        self._remember(ino, child)
+        order = index.name_order.get(path)
+        if order is not None:
+            self._path_order[path] = (order, ino)
+        if child.children is None:
+            MemoryBackend.set_times(self, d, name, child.mtim, child.mtim)
 
     def _copy_in(self, index: ArchiveIndex, node: _Node, d: Any, name: str) -> None:
         f = MemoryBackend.open_file(self, d, name, read=False, write=True, create=True,
@@ -913,24 +985,30 @@ class WritableArchiveBackend(MemoryBackend):
         """Every entry below the archive root, parents first, in archive order (new ones last,
         in walk order)."""
         items: list[_Item] = []
-
-        def walk(d: Any, prefix: str) -> None:
-            for name, _ino, ftype in sorted(MemoryBackend.listdir(self, d)):
-                path = prefix + name
+        # Depth first, names sorted, with an explicit stack (the tree may be deeper than
+        # Python's recursion limit): a frame is (the rest of a directory's entries, its
+        # handle, its path).
+        stack: list[tuple[Iterator[tuple[str, int, int]], Any, str]] = [
+            (iter(sorted(MemoryBackend.listdir(self, self._top))), self._top, "")]
+        while stack:
+            entries, d, dir_path = stack[-1]
+            for name, _ino, ftype in entries:
+                path = f"{dir_path}/{name}" if dir_path else name
                 st = MemoryBackend.lstat(self, d, name)
                 item = _Item(path, st, self._meta.get(st.ino))
                 items.append(item)
                 if ftype == Filetype.DIRECTORY:
                     sub = MemoryBackend.open_dir(self, d, name)
                     item.empty = not MemoryBackend.listdir(self, sub)
-                    walk(sub, path + "/")
-                elif ftype == Filetype.SYMBOLIC_LINK:
+                    stack.append((iter(sorted(MemoryBackend.listdir(self, sub))), sub, path))
+                    break  # its content comes next, then the rest of this directory
+                if ftype == Filetype.SYMBOLIC_LINK:
                     item.target = MemoryBackend.readlink(self, d, name)
                 else:
                     item.open = lambda d=d, name=name: MemoryBackend.open_file(
                         self, d, name, read=True, write=False)
-
-        walk(self._top, "")
+            else:
+                stack.pop()
         top = MemoryBackend.stat_dir(self, self._top)
         if self.format == "tar" and top.ino in self._meta:  # the archive had a "./" member
             items.insert(0, _Item(".", top, self._meta[top.ino]))

@@ -51,7 +51,13 @@ each deleted path an empty *whiteout* file `.wh.<name>` beside where it was (onl
 topmost deleted path; its descendants go with it). `target` is a directory (created; it must be
 absent or empty), a `.zip`, or a `.tar` / `.tar.gz` / `.tgz` (in a zip, symlinks are stored the
 Info-ZIP way: mode S_IFLNK in the external attributes, the target as the data). Names starting
-with `.wh.` are thus reserved in an export, as in OCI layers.
+with `.wh.` are thus reserved in an export, as in OCI layers. The layer is written under a
+temporary name beside `target` and renamed over it when complete: an export that fails raises
+and leaves no partial layer behind.
+
+Trees may be deeper than Python's recursion limit (a guest can make 10,000 nested directories):
+every walk here (copy-up of ancestors, `diff`, export, the hard-link search) uses an explicit
+stack, and a directory export writes relative to directory fds (its paths exceed PATH_MAX).
 """
 
 from __future__ import annotations
@@ -62,18 +68,20 @@ import itertools
 import os
 import stat as st
 import tarfile
+import tempfile
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from fs.memoryfs import MemoryFS
 
 from ..abi import Filetype
 from ..vfs import Backend, Clock, DirHandle, FileHandle, Stat, oserror
+from .archive import replace_atomically
 from .memory import MemoryBackend
 
 if TYPE_CHECKING:
@@ -237,7 +245,10 @@ class OverlayBackend(Backend):
     def _ino(self, s: Stat, in_upper: bool) -> int:
         return self._upper_ino(s.ino) if in_upper else self._lower_ino(s.ino)
 
-    def _stat(self, s: Stat, in_upper: bool) -> Stat:
+    def _stat(self, s: Stat, in_upper: bool, d: _Dir | None = None,
+              name: str | None = None) -> Stat:
+        """The overlay's stat of an entry from its layer's stat `s`; `d` (and `name`): a
+        handle of the entry (of its directory, and its name there), if the caller has one."""
         if not in_upper:
             return Stat(self.dev, self._lower_ino(s.ino), s.filetype, s.nlink, s.size, s.atim,
                         s.mtim, s.ctim)
@@ -245,16 +256,17 @@ class OverlayBackend(Backend):
         nlink, size = s.nlink, s.size
         if s.filetype == _DIR:
             rec = self._recs[ino]
-            nlink, size = self._dir_nlink(rec, s.nlink), rec.size
+            nlink, size = self._dir_nlink(rec, s.nlink, d, name), rec.size
         return Stat(self.dev, ino, s.filetype, nlink, size, s.atim, s.mtim, s.ctim)
 
-    def _dir_nlink(self, rec: _Rec, upper_nlink: int) -> int:
+    def _dir_nlink(self, rec: _Rec, upper_nlink: int, d: _Dir | None = None,
+                   name: str | None = None) -> int:
         """POSIX's 2 + subdirectories, over the merged entries (the upper alone knows only its
-        own); 0 once removed."""
+        own); 0 once removed. `d`, `name`: as for `_stat`."""
         if rec.origin is None or upper_nlink == 0:
             return upper_nlink
         if rec.nlink is None:
-            low = self._open_lower(rec.origin)
+            low = self._lower_dir(rec.origin, d, name)
             try:
                 entries = self._entries(rec, low)
             finally:
@@ -302,6 +314,19 @@ class OverlayBackend(Backend):
                 out[name] = (name, self._upper_ino(ino), ft)
         return out
 
+    def _lower_dir(self, path: LowerPath, d: _Dir | None, name: str | None) -> DirHandle:
+        """A new lower handle of the lower directory at `path` (the caller releases it): from
+        the lower handle of `d` when `d` is that directory (or, with `name`, its parent), else
+        from the lower root, which costs a step per level (quadratic when a guest stats each
+        level of a deep tree on its way down)."""
+        if d is not None and d.lower is not None and d.node.lpath is not None:
+            # a handle's lower is always the lower directory at its node's `lpath`
+            if name is None and d.node.lpath == path:
+                return self.lower.dup_dir(d.lower)
+            if name is not None and path[-1:] == (name,) and d.node.lpath == path[:-1]:
+                return self.lower.open_dir(d.lower, name)
+        return self._open_lower(path)
+
     def _open_lower(self, path: LowerPath) -> DirHandle:
         """A new lower handle of the lower directory at `path` (the caller releases it)."""
         lower = self.lower
@@ -331,7 +356,18 @@ class OverlayBackend(Backend):
         rec = self._recs.get(node.ino)
         if rec is not None:
             return rec
-        parent = self._rec(node.parent)  # type: ignore[arg-type]  # the root always has one
+        # Its ancestors without a record, copied up from the top down (a loop, not recursion:
+        # a lower tree can be deeper than Python's recursion limit).
+        missing = [node]
+        while (rec := self._recs.get(missing[-1].parent.ino)) is None:  # type: ignore[union-attr]
+            missing.append(missing[-1].parent)  # type: ignore[arg-type]  # the root has a record
+        for n in reversed(missing):
+            rec = self._copy_up_dir(rec, n)
+        return rec
+
+    def _copy_up_dir(self, parent: _Rec, node: _Node) -> _Rec:
+        """Copy lower directory `node` up into `parent` (the record of the directory it was
+        found in): an empty upper directory recording its origin."""
         name = node.name
         # Not copied up yet, so never renamed: still at `name` unless removed (whited out,
         # or the name now taken by another entry, or the parent itself replaced).
@@ -474,16 +510,31 @@ class OverlayBackend(Backend):
             self.release_dir(sub)
 
     def _walk(self, d: _Dir) -> Iterator[tuple[_Dir, str, bool, Stat]]:
-        """Every visible entry below `d`, depth first: (its directory, name, in upper, stat)."""
-        for name in sorted(n for n, _, _ in self.listdir(d)):
-            in_upper, s = self._find(d, name)
-            yield d, name, in_upper, s
-            if s.filetype == _DIR:
-                sub = self.open_dir(d, name)
-                try:
-                    yield from self._walk(sub)
-                finally:
-                    self.release_dir(sub)
+        """Every visible entry below `d`, depth first: (its directory, name, in upper, stat).
+
+        An explicit stack of (directory, the rest of its names), not recursion: a guest can
+        make a tree deeper than Python's recursion limit. A directory is opened and listed
+        only once the consumer has taken its own entry, as a recursive walk would."""
+        stack: list[tuple[_Dir, Iterator[str] | None]] = [(d, None)]  # None: not listed yet
+        try:
+            while stack:
+                here, names = stack[-1]
+                if names is None:
+                    names = iter(sorted(n for n, _, _ in self.listdir(here)))
+                    stack[-1] = (here, names)
+                for name in names:
+                    in_upper, s = self._find(here, name)
+                    yield here, name, in_upper, s
+                    if s.filetype == _DIR:
+                        stack.append((self.open_dir(here, name), None))
+                        break
+                else:
+                    stack.pop()
+                    if stack:  # `d` is the caller's
+                        self.release_dir(here)
+        finally:
+            for sub, _ in reversed(stack[1:]):
+                self.release_dir(sub)
 
     # --- the Backend protocol: walking ---------------------------------------------------------
 
@@ -492,7 +543,7 @@ class OverlayBackend(Backend):
 
     def lstat(self, d: _Dir, name: str) -> Stat:
         in_upper, s = self._find(d, name)
-        return self._stat(s, in_upper)
+        return self._stat(s, in_upper, d, name)
 
     def open_dir(self, d: _Dir, name: str) -> _Dir:
         in_upper, s = self._find(d, name)
@@ -533,7 +584,7 @@ class OverlayBackend(Backend):
     def stat_dir(self, h: _Dir) -> Stat:
         rec = self._recs.get(h.node.ino)
         if rec is not None:
-            return self._stat(self.upper.stat_dir(rec.upper), True)
+            return self._stat(self.upper.stat_dir(rec.upper), True, h)
         return self._stat(self.lower.stat_dir(h.lower), False)
 
     def listdir(self, h: _Dir) -> list[tuple[str, int, int]]:
@@ -692,71 +743,128 @@ class OverlayBackend(Backend):
     # --- changes -----------------------------------------------------------------------------------
 
     def diff(self) -> Iterator[_Change]:
-        """The changes against the lower, in path order (see the module docstring)."""
-        low = self.lower.dup_dir(self.lower.root())
-        try:
-            yield from self._diff(self._root, low, ())
-        finally:
-            self.lower.release_dir(low)
+        """The changes against the lower, in path order (see the module docstring).
 
-    def _diff(self, d: _Dir, low: DirHandle | None, path: LowerPath) -> Iterator[_Change]:
-        """Compare merged directory `d` with lower directory `low` (None: there is none), both
-        at `path`."""
-        merged = {n: ft for n, _, ft in self.listdir(d)}
-        lower = {n: ft for n, _, ft in self.lower.listdir(low)} if low is not None else {}
-        same_dir = d.node.lpath == path  # lower-served entries of `d` are those of `low`
-        for name in sorted(merged.keys() | lower.keys()):
-            p = path + (name,)
-            if name not in merged:
-                yield _Change("D", p, None, name, None, True)
-                if lower[name] == _DIR:
-                    yield from self._gone(low, name, p)
-                continue
-            in_upper, s = self._find(d, name)
-            if name not in lower:
-                yield _Change("A", p, d, name, s, False)
-                if s.filetype == _DIR:
-                    yield from self._diff_sub(d, name, None, None, p)
-                continue
-            if not in_upper and same_dir:
-                continue  # the lower's own entry, and nothing below it changed
-            was = self.lower.lstat(low, name)
-            if s.filetype == _DIR and was.filetype == _DIR:
-                sub_rec = self._recs.get(self._ino(s, in_upper))
-                replaced = sub_rec is not None and (sub_rec.origin != p or sub_rec.touched)
-                if replaced:
-                    yield _Change("M", p, d, name, s, False)
-                yield from self._diff_sub(d, name, low, name, p)
-                continue
-            if s.filetype != was.filetype or self._differs(d, name, s, low, was):
-                yield _Change("M", p, d, name, s, False)
-                if s.filetype == _DIR:
-                    yield from self._diff_sub(d, name, None, None, p)
-                if was.filetype == _DIR:
-                    yield from self._gone(low, name, p)
-
-    def _diff_sub(self, d: _Dir, name: str, low: DirHandle | None, low_name: str | None,
-                  p: LowerPath) -> Iterator[_Change]:
-        sub = self.open_dir(d, name)
-        lsub = self.lower.open_dir(low, low_name) if low_name is not None else None
+        Depth first with an explicit stack of `_Compare` frames rather than recursion (or
+        generators recursing through `yield from`): a guest can make a tree deeper than
+        Python's recursion limit. Each step happens when the recursive walk would do it: a
+        directory is opened and listed only after the consumer has taken its own change."""
+        root_low = self.lower.dup_dir(self.lower.root())
+        path: list[str] = []  # names from the root to the top frame's directory
+        stack: list[_Compare] = []
         try:
-            yield from self._diff(sub, lsub, p)
+            stack.append(self._compare(self._root, root_low, path, owned=False))
+            while stack:
+                frame = stack[-1]
+                for name in frame.names:
+                    change, descend = (self._gone_entry(frame, name, path) if frame.gone
+                                       else self._diff_entry(frame, name, path))
+                    if change is not None:
+                        yield change
+                    if descend is not None:
+                        path.append(name)
+                        stack.append(descend())
+                        break
+                else:
+                    stack.pop()
+                    if stack:  # the root frame's handles are released below
+                        path.pop()
+                        self._release(frame)
         finally:
-            self.release_dir(sub)
-            if lsub is not None:
-                self.lower.release_dir(lsub)
+            for frame in reversed(stack[1:]):
+                self._release(frame)
+            self.lower.release_dir(root_low)
 
-    def _gone(self, low: DirHandle, name: str, path: LowerPath) -> Iterator[_Change]:
-        """Everything below lower directory `name` of `low`, deleted (no whiteouts needed:
-        they go with their topmost deleted ancestor)."""
-        sub = self.lower.open_dir(low, name)
+    def _compare(self, d: _Dir | None, low: DirHandle | None, path: list[str], *,
+                 owned: bool = True, gone: bool = False) -> _Compare:
+        """A frame comparing merged directory `d` (None for a deleted subtree) with lower
+        directory `low` (None: there is none), both at `path`; `owned`: its handles are released
+        with it."""
+        frame = _Compare(d, low, owned, gone)
         try:
-            for n, _, ft in sorted(self.lower.listdir(sub)):
-                yield _Change("D", path + (n,), None, n, None, False)
-                if ft == _DIR:
-                    yield from self._gone(sub, n, path + (n,))
-        finally:
-            self.lower.release_dir(sub)
+            if gone:
+                assert low is not None
+                listing = sorted(self.lower.listdir(low))
+                frame.lower = {n: ft for n, _, ft in listing}
+                frame.names = iter([n for n, _, _ in listing])
+                return frame
+            assert d is not None
+            frame.merged = {n: ft for n, _, ft in self.listdir(d)}
+            frame.lower = {n: ft for n, _, ft in self.lower.listdir(low)} if low is not None else {}
+            frame.same_dir = d.node.lpath == tuple(path)  # lower-served entries are `low`'s
+            frame.names = iter(sorted(frame.merged.keys() | frame.lower.keys()))
+            return frame
+        except BaseException:
+            self._release(frame)
+            raise
+
+    def _release(self, frame: _Compare) -> None:
+        if not frame.owned:
+            return
+        if frame.dir is not None:
+            self.release_dir(frame.dir)
+        if frame.low is not None:
+            self.lower.release_dir(frame.low)
+
+    def _diff_entry(self, frame: _Compare, name: str, path: list[str]
+                    ) -> tuple[_Change | None, Callable[[], _Compare] | None]:
+        """The change at entry `name` of a compared directory (if any), and how to open the
+        frame comparing what is below it (if anything needs comparing)."""
+        d, low, merged, lower = frame.dir, frame.low, frame.merged, frame.lower
+        assert d is not None
+        if name not in merged:
+            assert low is not None
+            p = (*path, name)
+            return (_Change("D", p, None, name, None, True),
+                    self._gone_below(low, name, path) if lower[name] == _DIR else None)
+        in_upper, s = self._find(d, name)
+        if name not in lower:
+            p = (*path, name)
+            return (_Change("A", p, d, name, s, False),
+                    self._diff_below(d, name, None, None, path) if s.filetype == _DIR else None)
+        if not in_upper and frame.same_dir:
+            return None, None  # the lower's own entry, and nothing below it changed
+        assert low is not None
+        p = (*path, name)
+        was = self.lower.lstat(low, name)
+        if s.filetype == _DIR and was.filetype == _DIR:
+            sub_rec = self._recs.get(self._ino(s, in_upper))
+            replaced = sub_rec is not None and (sub_rec.origin != p or sub_rec.touched)
+            return (_Change("M", p, d, name, s, False) if replaced else None,
+                    self._diff_below(d, name, low, name, path))
+        if s.filetype != was.filetype or self._differs(d, name, s, low, was):
+            # both cannot be directories (above), so at most one side has a subtree
+            if s.filetype == _DIR:
+                below = self._diff_below(d, name, None, None, path)
+            elif was.filetype == _DIR:
+                below = self._gone_below(low, name, path)
+            else:
+                below = None
+            return _Change("M", p, d, name, s, False), below
+        return None, None
+
+    def _gone_entry(self, frame: _Compare, name: str, path: list[str]
+                    ) -> tuple[_Change, Callable[[], _Compare] | None]:
+        """Entry `name` of a lower directory below a deleted one: deleted too (no whiteout
+        needed: it goes with its topmost deleted ancestor)."""
+        assert frame.low is not None
+        return (_Change("D", (*path, name), None, name, None, False),
+                self._gone_below(frame.low, name, path) if frame.lower[name] == _DIR else None)
+
+    def _diff_below(self, d: _Dir, name: str, low: DirHandle | None, low_name: str | None,
+                    path: list[str]) -> Callable[[], _Compare]:
+        def open_frame() -> _Compare:  # `path` has `name` appended by then
+            sub = self.open_dir(d, name)
+            try:
+                lsub = self.lower.open_dir(low, low_name) if low_name is not None else None
+            except BaseException:
+                self.release_dir(sub)
+                raise
+            return self._compare(sub, lsub, path)
+        return open_frame
+
+    def _gone_below(self, low: DirHandle, name: str, path: list[str]) -> Callable[[], _Compare]:
+        return lambda: self._compare(None, self.lower.open_dir(low, name), path, gone=True)
 
     def _differs(self, d: _Dir, name: str, s: Stat, low: DirHandle, was: Stat) -> bool:
         if s.mtim != was.mtim:
@@ -771,6 +879,24 @@ class OverlayBackend(Backend):
     def read(self, d: _Dir, name: str) -> bytes:
         """The whole content of visible file `name` in `d`."""
         return _read_all(self.open_file(d, name, read=True, write=False))
+
+
+class _Compare:
+    """A directory being compared in `OverlayBackend.diff`: the merged one (`dir`) with the
+    lower one (`low`), or (`gone`) a lower directory below a deleted one, with the rest of its
+    names to visit."""
+
+    __slots__ = ("dir", "low", "owned", "gone", "merged", "lower", "same_dir", "names")
+
+    def __init__(self, d: _Dir | None, low: DirHandle | None, owned: bool, gone: bool) -> None:
+        self.dir = d
+        self.low = low
+        self.owned = owned  # its handles are released with it (all but the root's)
+        self.gone = gone
+        self.merged: dict[str, int] = {}  # name -> filetype, of the merged view
+        self.lower: dict[str, int] = {}  # name -> filetype, of the lower
+        self.same_dir = False  # lower-served entries of `dir` are those of `low`
+        self.names: Iterator[str] = iter(())
 
 
 class _Change(NamedTuple):
@@ -863,33 +989,46 @@ class Overlay:
 
     def export(self, target: str | os.PathLike[str]) -> Changes:
         """Write the changes to `target` (a directory, .zip, .tar, .tar.gz or .tgz) as a layer
-        (module docstring); return them."""
-        target = Path(target)
-        name = target.name.lower()
+        (module docstring); return them.
+
+        The layer is written under a temporary name beside `target` (beside what it names, if
+        it is a symlink) and renamed over it once complete: on any error the exception is
+        raised and `target` is as it was, never a partial layer that looks whole."""
+        dest = Path(os.path.realpath(target))
+        name = dest.name.lower()
+        # the paths as strings, not the changes: a change holds its path as a tuple, 8 bytes
+        # a name, which over a 10,000-deep tree would be 400 MB
+        found: dict[str, list[str]] = {"A": [], "M": [], "D": []}
+
+        def write(sink: _Sink) -> None:
+            with sink:
+                for c in self.backend.diff():
+                    found[c.kind].append("/".join(c.path))
+                    self._export_one(sink, c)
+
         if name.endswith(".zip"):
-            sink: _Sink = _ZipSink(target)
+            replace_atomically(str(dest), lambda f: write(_ZipSink(f)))
         elif name.endswith((".tar", ".tar.gz", ".tgz")):
-            sink = _TarSink(target, gz=not name.endswith(".tar"))
+            replace_atomically(str(dest), lambda f: write(
+                _TarSink(f, str(dest), gz=not name.endswith(".tar"))))
         else:
-            sink = _DirSink(target)
-        done: list[_Change] = []
-        with sink:
-            for c in self.backend.diff():
-                done.append(c)
-                if c.kind == "D":
-                    if c.whiteout:
-                        sink.add_file(c.path[:-1] + (".wh." + c.name,), b"",
-                                      self.backend.upper.clock.time_ns())
-                    continue
-                s, d = c.stat, c.dir
-                assert s is not None and d is not None
-                if s.filetype == _DIR:
-                    sink.add_dir(c.path, s.mtim)
-                elif s.filetype == _LNK:
-                    sink.add_symlink(c.path, self.backend.readlink(d, c.name), s.mtim)
-                else:
-                    sink.add_file(c.path, self.backend.read(d, c.name), s.mtim)
-        return _summary(done)
+            _replace_dir(dest, lambda tmp: write(_DirSink(tmp)))
+        return Changes(sorted(found["A"]), sorted(found["M"]), sorted(found["D"]))
+
+    def _export_one(self, sink: _Sink, c: _Change) -> None:
+        if c.kind == "D":
+            if c.whiteout:
+                sink.add_file(c.path[:-1] + (".wh." + c.name,), b"",
+                              self.backend.upper.clock.time_ns())
+            return
+        s, d = c.stat, c.dir
+        assert s is not None and d is not None
+        if s.filetype == _DIR:
+            sink.add_dir(c.path, s.mtim)
+        elif s.filetype == _LNK:
+            sink.add_symlink(c.path, self.backend.readlink(d, c.name), s.mtim)
+        else:
+            sink.add_file(c.path, self.backend.read(d, c.name), s.mtim)
 
     def close(self) -> None:
         self.backend.lower.close()
@@ -929,42 +1068,159 @@ class _Sink:
         self.close()
 
 
-class _DirSink(_Sink):
-    def __init__(self, root: Path) -> None:
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise FileExistsError(f"export target exists and is not an empty directory: {root}")
-        root.mkdir(parents=True, exist_ok=True)
-        self.root = root
-        self._dirs: list[tuple[Path, int]] = []  # times set last: adding entries moves them
+def _replace_dir(dest: Path, write: Callable[[str], None]) -> None:
+    """Export into directory `dest` (absent or empty): `write(tmp)` fills a new directory
+    beside it, which is then renamed over it; on any error the new directory is removed."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise FileExistsError(f"export target exists and is not an empty directory: {dest}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        write(tmp)
+        try:
+            mode = st.S_IMODE(os.stat(dest).st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o777 & ~umask
+        os.chmod(tmp, mode)  # mkdtemp made it 0700
+        os.replace(tmp, dest)  # rename(2) replaces an empty directory
+    except BaseException:
+        with suppress(OSError):
+            _remove_tree(tmp)
+        raise
 
-    def _place(self, path: LowerPath) -> Path:
-        p = self.root.joinpath(*path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        return p
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _move_fd(fd: int, name: str) -> int:
+    """A directory fd on `name` (a subdirectory, or "..") of directory `fd`, which is closed."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_tree(path: str) -> None:
+    """Remove directory `path` and everything in it (our own temporary export) relative to
+    one directory fd, moved down and back up through "..": a deep tree's paths exceed
+    PATH_MAX, and `shutil.rmtree` recurses."""
+    fd = os.open(path, _DIR_FLAGS)
+    todo: list[list[str]] = []  # per level from `path` down to fd: subdirectories left
+    names: list[str] = []  # the directories fd went down through
+    try:
+        todo.append(_unlink_files(fd))
+        while todo:
+            if todo[-1]:
+                name = todo[-1].pop()
+                fd = _move_fd(fd, name)
+                names.append(name)
+                todo.append(_unlink_files(fd))
+            else:
+                todo.pop()
+                if names:
+                    fd = _move_fd(fd, "..")
+                    os.rmdir(names.pop(), dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(path)
+
+
+def _unlink_files(fd: int) -> list[str]:
+    """Unlink every non-directory in directory `fd`; the names of its subdirectories."""
+    with os.scandir(fd) as it:
+        entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+    subdirs = []
+    for name, is_dir in entries:
+        if is_dir:
+            subdirs.append(name)
+        else:
+            os.unlink(name, dir_fd=fd)
+    return subdirs
+
+
+class _DirSink(_Sink):
+    """Writes a layer into the new, empty directory `root` with *at calls relative to one
+    directory fd, which moves from entry to entry (up through "..", then down): a deep tree's
+    paths exceed PATH_MAX, and an fd per level of a 10,000-deep tree would be too many.
+
+    Entries are expected parents first, depth first (as `diff` gives them): a directory
+    added with `add_dir` gets its mtime when the fd leaves it, its content complete; a
+    directory an entry needs that was not added is made as `mkdir -p` would."""
+
+    def __init__(self, root: str) -> None:
+        self._fd = os.open(root, _DIR_FLAGS)
+        self._at: list[str] = []  # where the fd is, as names from the root
+        self._mtims: list[int | None] = []  # for each of those, its mtime if it was added
+
+    def _go(self, dirpath: LowerPath) -> int:
+        """The fd, moved to directory `dirpath` (made where missing)."""
+        at = tuple(self._at)
+        if dirpath[: len(at)] == at:  # here or below: the usual case, compared at C speed
+            keep = len(at)
+        else:
+            keep = _common_prefix(at, dirpath)
+        while len(self._at) > keep:
+            self._up()
+        for name in dirpath[keep:]:
+            self._down(name, None)
+        return self._fd
+
+    def _up(self) -> None:
+        name, mtim = self._at.pop(), self._mtims.pop()
+        self._fd = _move_fd(self._fd, "..")
+        if mtim is not None:  # left for good: its content is complete
+            os.utime(name, ns=(mtim, mtim), dir_fd=self._fd, follow_symlinks=False)
+
+    def _down(self, name: str, mtim: int | None) -> None:
+        with suppress(FileExistsError):
+            os.mkdir(name, dir_fd=self._fd)
+        self._fd = _move_fd(self._fd, name)
+        self._at.append(name)
+        self._mtims.append(mtim)
 
     def add_dir(self, path: LowerPath, mtim: int) -> None:
-        p = self._place(path)
-        p.mkdir(exist_ok=True)
-        self._dirs.append((p, mtim))
+        self._go(path[:-1])
+        self._down(path[-1], mtim)  # its content comes next
 
     def add_file(self, path: LowerPath, data: bytes, mtim: int) -> None:
-        p = self._place(path)
-        p.write_bytes(data)
-        os.utime(p, ns=(mtim, mtim))
+        fd = os.open(path[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o666, dir_fd=self._go(path[:-1]))
+        with open(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.utime(fd, ns=(mtim, mtim))
 
     def add_symlink(self, path: LowerPath, target: str, mtim: int) -> None:
-        p = self._place(path)
-        os.symlink(target, p)
-        os.utime(p, ns=(mtim, mtim), follow_symlinks=False)
+        fd = self._go(path[:-1])
+        os.symlink(target, path[-1], dir_fd=fd)
+        os.utime(path[-1], ns=(mtim, mtim), dir_fd=fd, follow_symlinks=False)
 
     def close(self) -> None:
-        for p, mtim in reversed(self._dirs):
-            os.utime(p, ns=(mtim, mtim))
+        try:
+            while self._at:
+                self._up()
+        finally:
+            os.close(self._fd)
+
+
+def _common_prefix(a: LowerPath, b: LowerPath) -> int:
+    """How many leading names `a` and `b` share: a binary search over slices compared at C
+    speed (a loop over the names would cost a Python step per level of a deep tree)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 class _ZipSink(_Sink):
-    def __init__(self, target: Path) -> None:
-        self.zip = zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED)
+    def __init__(self, f: BinaryIO) -> None:
+        self.zip = zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED)
 
     def _info(self, name: str, mtim: int, mode: int) -> zipfile.ZipInfo:
         # zip times are local, 2-second, and start in 1980
@@ -991,8 +1247,9 @@ class _ZipSink(_Sink):
 
 
 class _TarSink(_Sink):
-    def __init__(self, target: Path, *, gz: bool) -> None:
-        self.tar = tarfile.open(target, "w:gz" if gz else "w", format=tarfile.PAX_FORMAT)
+    def __init__(self, f: BinaryIO, name: str, *, gz: bool) -> None:
+        # `name`: the target's, not the temporary file's, is what gzip records in its header
+        self.tar = tarfile.open(name, "w:gz" if gz else "w", fileobj=f, format=tarfile.PAX_FORMAT)
 
     def _add(self, path: LowerPath, kind: bytes, mtim: int, mode: int,
              data: bytes = b"", linkname: str = "") -> None:

@@ -83,15 +83,6 @@ def _backend(where: TreeSource) -> Iterator[Backend]:
         backend.close()
 
 
-@contextmanager
-def _subdir(backend: Backend, d: DirHandle, name: str) -> Iterator[DirHandle]:
-    sub = backend.open_dir(d, name)
-    try:
-        yield sub
-    finally:
-        backend.release_dir(sub)
-
-
 # --- writing ---------------------------------------------------------------------------------------
 
 
@@ -124,26 +115,49 @@ def _split(path: str) -> tuple[list[str], str]:
     return dirs, last
 
 
-def _write(backend: Backend, d: DirHandle, spec: Tree, prefix: str,
+def _write(backend: Backend, root: DirHandle, spec: Tree, prefix: str,
            links: dict[str, str]) -> None:
-    for name, value in spec.items():
-        _check_name(name, prefix)
-        if isinstance(value, dict):
-            backend.mkdir(d, name)
-            with _subdir(backend, d, name) as sub:
-                _write(backend, sub, value, f"{prefix}{name}/", links)
-        elif isinstance(value, Symlink):
-            backend.symlink(value.target, d, name)
-        elif isinstance(value, HardLink):
-            links[prefix + name] = value.path.strip("/")
-        elif isinstance(value, (bytes, bytearray, memoryview)):
-            f = backend.open_file(d, name, read=False, write=True, create=True, exclusive=True)
-            try:
-                f.write(bytes(value), 0)
-            finally:
-                f.close()
-        else:
-            raise TypeError(f"{prefix}{name}: not bytes, a dict, Symlink or HardLink: {value!r}")
+    """Make `spec` in `root`, depth first in dict order. An explicit stack of (the rest of a
+    directory's entries, its handle, its path prefix), not recursion: a tree may be deeper
+    than Python's recursion limit."""
+    stack: list[tuple[Iterator[tuple[str, Any]], DirHandle, str]] = [
+        (iter(spec.items()), root, prefix)]
+    try:
+        while stack:
+            entries, d, here = stack[-1]
+            for name, value in entries:
+                if isinstance(value, dict):
+                    _check_name(name, here)
+                    backend.mkdir(d, name)
+                    stack.append((iter(value.items()), backend.open_dir(d, name),
+                                  f"{here}{name}/"))
+                    break  # its entries first, then the rest of this directory's
+                _write_entry(backend, d, name, value, here, links)
+            else:
+                stack.pop()
+                if stack:  # `root` is the caller's
+                    backend.release_dir(d)
+    finally:
+        for _, d, _ in reversed(stack[1:]):
+            backend.release_dir(d)
+
+
+def _write_entry(backend: Backend, d: DirHandle, name: str, value: Any, prefix: str,
+                 links: dict[str, str]) -> None:
+    """Make entry `name` (not a directory) of `d`, at `prefix`, from its spec `value`."""
+    _check_name(name, prefix)
+    if isinstance(value, Symlink):
+        backend.symlink(value.target, d, name)
+    elif isinstance(value, HardLink):
+        links[prefix + name] = value.path.strip("/")
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        f = backend.open_file(d, name, read=False, write=True, create=True, exclusive=True)
+        try:
+            f.write(bytes(value), 0)
+        finally:
+            f.close()
+    else:
+        raise TypeError(f"{prefix}{name}: not bytes, a dict, Symlink or HardLink: {value!r}")
 
 
 def _check_name(name: str, prefix: str) -> None:
@@ -181,28 +195,49 @@ def read_tree(where: TreeSource, *, hard_links: bool = False) -> Tree:
         return _read(backend, backend.root(), "", {} if hard_links else None)
 
 
-def _read(backend: Backend, d: DirHandle, prefix: str, seen: dict[int, str] | None) -> Tree:
-    out: Tree = {}
-    for name, _ino, ftype in sorted(backend.listdir(d)):
-        path = prefix + name
-        if ftype == Filetype.DIRECTORY:
-            with _subdir(backend, d, name) as sub:
-                out[name] = _read(backend, sub, path + "/", seen)
-            continue
-        if seen is not None:
-            st = backend.lstat(d, name)
-            if st.nlink > 1:
-                first = seen.setdefault(st.ino, path)
-                if first != path:
-                    out[name] = HardLink(first)
-                    continue
-        if ftype == Filetype.SYMBOLIC_LINK:
-            out[name] = Symlink(backend.readlink(d, name))
-        elif ftype == Filetype.REGULAR_FILE:
-            out[name] = _read_file(backend, d, name)
-        else:
-            raise ValueError(f"{path}: neither file, directory nor symlink (filetype {ftype})")
-    return out
+def _read(backend: Backend, root: DirHandle, prefix: str, seen: dict[int, str] | None) -> Tree:
+    """The tree below `root`, depth first, names sorted. An explicit stack of (the rest of a
+    directory's entries or None before it is listed, its handle, its path prefix, its spec),
+    not recursion: a tree may be deeper than Python's recursion limit."""
+    tree: Tree = {}
+    stack: list[tuple[Iterator[tuple[str, int, int]] | None, DirHandle, str, Tree]] = [
+        (None, root, prefix, tree)]
+    try:
+        while stack:
+            entries, d, here, out = stack[-1]
+            if entries is None:
+                entries = iter(sorted(backend.listdir(d)))
+                stack[-1] = (entries, d, here, out)
+            for name, _ino, ftype in entries:
+                if ftype == Filetype.DIRECTORY:
+                    out[name] = sub = {}
+                    stack.append((None, backend.open_dir(d, name), f"{here}{name}/", sub))
+                    break  # its entries first, then the rest of this directory's
+                out[name] = _read_entry(backend, d, name, ftype, here + name, seen)
+            else:
+                stack.pop()
+                if stack:  # `root` is the caller's
+                    backend.release_dir(d)
+    finally:
+        for _, d, _, _ in reversed(stack[1:]):
+            backend.release_dir(d)
+    return tree
+
+
+def _read_entry(backend: Backend, d: DirHandle, name: str, ftype: int, path: str,
+                seen: dict[int, str] | None) -> bytes | Symlink | HardLink:
+    """Entry `name` (not a directory) of `d`, at `path`, as a spec value."""
+    if seen is not None:
+        st = backend.lstat(d, name)
+        if st.nlink > 1:
+            first = seen.setdefault(st.ino, path)
+            if first != path:
+                return HardLink(first)
+    if ftype == Filetype.SYMBOLIC_LINK:
+        return Symlink(backend.readlink(d, name))
+    if ftype == Filetype.REGULAR_FILE:
+        return _read_file(backend, d, name)
+    raise ValueError(f"{path}: neither file, directory nor symlink (filetype {ftype})")
 
 
 def _read_file(backend: Backend, d: DirHandle, name: str) -> bytes:
@@ -231,20 +266,43 @@ def hard_links(where: TreeSource) -> list[tuple[str, ...]]:
     return sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1)
 
 
-def _entries(backend: Backend, d: DirHandle, prefix: str) -> Iterator[tuple[str, int, int]]:
-    for name, _ino, ftype in sorted(backend.listdir(d)):
-        ino = backend.lstat(d, name).ino  # lstat's is the authoritative number
-        yield prefix + name, ino, ftype
-        if ftype == Filetype.DIRECTORY:
-            with _subdir(backend, d, name) as sub:
-                yield from _entries(backend, sub, f"{prefix}{name}/")
+def _entries(backend: Backend, root: DirHandle, prefix: str) -> Iterator[tuple[str, int, int]]:
+    """(path, inode, filetype) of every entry below `root`, depth first, names sorted; with
+    an explicit stack (see `_read`), not generators recursing through `yield from`."""
+    stack: list[tuple[Iterator[tuple[str, int, int]] | None, DirHandle, str]] = [
+        (None, root, prefix)]
+    try:
+        while stack:
+            entries, d, here = stack[-1]
+            if entries is None:
+                entries = iter(sorted(backend.listdir(d)))
+                stack[-1] = (entries, d, here)
+            for name, _ino, ftype in entries:
+                ino = backend.lstat(d, name).ino  # lstat's is the authoritative number
+                yield here + name, ino, ftype
+                if ftype == Filetype.DIRECTORY:
+                    stack.append((None, backend.open_dir(d, name), f"{here}{name}/"))
+                    break
+            else:
+                stack.pop()
+                if stack:  # `root` is the caller's
+                    backend.release_dir(d)
+    finally:
+        for _, d, _ in reversed(stack[1:]):
+            backend.release_dir(d)
 
 
 def tree_paths(spec: Tree, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Every (path, value) of a spec, depth first in dict order (directories before their
     entries); paths are "/"-separated from the root."""
-    for name, value in spec.items():
-        path = prefix + name
-        yield path, value
-        if isinstance(value, dict):
-            yield from tree_paths(value, path + "/")
+    stack = [(iter(spec.items()), prefix)]  # not recursion: specs may be deeper than it goes
+    while stack:
+        entries, here = stack[-1]
+        for name, value in entries:
+            path = here + name
+            yield path, value
+            if isinstance(value, dict):
+                stack.append((iter(value.items()), path + "/"))
+                break
+        else:
+            stack.pop()
