@@ -354,9 +354,10 @@ def _main(argv: list[str]) -> int:
         mounts.append(("--overlay-dir", value, guest, "overlay:" + host))
     seen: dict[str, str] = {}
     for flag, value, guest, _spec in mounts:
-        earlier = seen.setdefault(guest_key(guest), f"{flag} {value}")
-        if earlier != f"{flag} {value}":
+        earlier = seen.get(guest_key(guest))
+        if earlier is not None:
             raise UsageError(f"{flag} {value}: {guest} is mounted twice (also by {earlier})")
+        seen[guest_key(guest)] = f"{flag} {value}"
     if opts.changes and not any(str(m[3]).startswith("overlay:") for m in mounts):
         raise UsageError("--changes needs an overlay mount (--overlay-dir, or "
                          "--mount GUEST=overlay:FS_URL)")
