@@ -203,10 +203,10 @@ class EpochTicker:
     _lock = threading.Lock()
 
     def __init__(self, engine: wasmtime.Engine) -> None:
-        self._engine = engine
+        # weakly: the registry's values must not keep its keys (the engines) alive
+        self._engine = weakref.ref(engine)
         self._users: list[RunControl] = []
         self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
 
     @classmethod
     def of(cls, engine: wasmtime.Engine) -> EpochTicker:
@@ -219,8 +219,7 @@ class EpochTicker:
     def acquire(self, control: RunControl) -> None:
         with self._lock:
             self._users.append(control)
-            if self._thread is None or not self._thread.is_alive():
-                self._wake.clear()
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="vfswasi-epoch",
                                                 daemon=True)
                 self._thread.start()
@@ -229,19 +228,24 @@ class EpochTicker:
         with self._lock:
             if control in self._users:
                 self._users.remove(control)
-            if not self._users:
-                self._wake.set()
 
     def _run(self) -> None:
-        engine = self._engine
-        while not self._wake.wait(TICK):
+        while True:
+            time.sleep(TICK)
+            with self._lock:
+                engine = self._engine()
+                # the decision to stop and forgetting the thread are one step, so an acquire
+                # can never find a thread that is about to leave
+                if not self._users or engine is None:
+                    self._thread = None
+                    return
+                users = list(self._users)
             engine.increment_epoch()
+            del engine
             # Turn passed deadlines into stop requests, which host calls check: this is what
             # stops a guest on an engine without epoch interruption at its next WASI call.
-            for control in list(self._users):
+            for control in users:
                 control.should_stop()
-        with self._lock:
-            self._thread = None
 
 
 # --- signals ---------------------------------------------------------------------------------------
