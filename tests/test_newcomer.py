@@ -93,7 +93,8 @@ def test_loading_the_plugin_imports_nothing_heavy():
             "if m in sys.modules]\n"
             "assert not heavy, heavy\n"
             "from vfswasi import run, WASI\n"  # the API itself needs no PyFilesystem2 either
-            "assert 'fs' not in sys.modules, 'fs'\n")
+            f"run({str(TREE)!r}, args=['tree', 'ls', '/d'], preopens={{'/d': '.'}})\n"
+            "assert 'fs' not in sys.modules, 'a host directory needs no PyFilesystem2'\n")
     done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
                           text=True, env=ENV, timeout=60)
     assert done.returncode == 0, done.stderr

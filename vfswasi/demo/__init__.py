@@ -18,6 +18,10 @@ from fs.zipfs import ReadZipFS
 
 from ..api import run
 
+#: the bundled guest (examples/guests/inventory.c compiled to wasm32-wasi), as a path:
+#: `inventory DIR...` lists each directory and writes DIR/SUMMARY.txt into the first one
+INVENTORY = files(__package__).joinpath("inventory.wasm")
+
 
 def fixture() -> MemoryFS:
     memfs = MemoryFS()
@@ -39,7 +43,7 @@ def archive() -> ReadZipFS:
 
 
 def main() -> int:
-    wasm = files(__package__).joinpath("inventory.wasm").read_bytes()
+    wasm = INVENTORY.read_bytes()
     memfs = fixture()
     result = run(wasm, args=["inventory", "/data", "/archive"],
                  preopens={"/data": memfs, "/archive": archive()})
