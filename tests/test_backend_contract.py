@@ -1078,3 +1078,31 @@ def test_host_listdir_reports_fifo_unfollowed(host: Any) -> None:
     types = {n: t for n, _i, t in b.listdir(b.root())}
     assert types["fifo"] == b.lstat(b.root(), "fifo").filetype
     assert stat.S_ISFIFO(os.lstat(root / "fifo").st_mode)
+
+
+# --- device numbers ------------------------------------------------------------------------------
+
+
+def test_every_mount_kind_reports_its_own_device(tmp_path):
+    # Guest code tells files apart by (dev, ino): cycle detection, samefile, find -xdev. Every
+    # mount, of every kind, must report a device no other mount has, even where root inode
+    # numbers coincide (they often are 1).
+    from conftest import make_mount
+    from fs.memoryfs import MemoryFS
+    from fs.mountfs import MountFS
+    from fsops import FSOPS
+
+    kinds = ["host", "memory", "memory", "zip", "tar", "zip-rw", "tar-rw", "overlay-host",
+             "overlay-memory", "fsspec"]
+    for i in range(len(kinds)):
+        (tmp_path / str(i)).mkdir()
+    mounts = {f"/m{i}": make_mount(k, tmp_path / str(i), {"f": b"x"}) for i, k in enumerate(kinds)}
+    pyfs = MountFS()
+    pyfs.mount("/inner", MemoryFS())
+    preopens = {g: m.preopen for g, m in mounts.items()} | {"/pyfs": pyfs}
+    script = "\n".join(f"ino {fd} ." for fd in range(3, 3 + len(preopens))) + "\n"
+    import vfswasi
+
+    result = vfswasi.run(FSOPS, args=["fsops"], preopens=preopens, stdin=script.encode())
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [f"ok #{k}" for k in range(1, 12)]

@@ -22,7 +22,9 @@ account that backends keeping data in memory charge growth to, see `vfswasi.quot
 from __future__ import annotations
 
 import errno
+import itertools
 import os
+import threading
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .abi import Filetype
@@ -223,6 +225,19 @@ class Backend:
 
     def close(self) -> None:
         """Release everything the backend holds (called once, when the WASI instance closes)."""
+
+
+# Device numbers for every mount that is not a host directory: one process-wide counter, so
+# no two mounts (of any kind) ever report the same device, starting high to stay clear of
+# the small st_dev values of the host filesystems a host-directory mount reports.
+_devices = itertools.count((1 << 48) + 1)
+_devices_lock = threading.Lock()
+
+
+def new_device() -> int:
+    """A device number no other mount in this process has."""
+    with _devices_lock:
+        return next(_devices)
 
 
 def readonly_error() -> OSError:

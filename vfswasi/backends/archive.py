@@ -79,16 +79,13 @@ from typing import Any, BinaryIO
 from fs.memoryfs import MemoryFS
 
 from ..abi import Filetype
-from ..vfs import Backend, FileHandle, Stat, oserror
+from ..vfs import Backend, FileHandle, Stat, new_device, oserror
 from .memory import MemoryBackend
 
 __all__ = ["ArchiveBackend", "WritableArchiveBackend", "archive", "from_url"]
 
 #: the largest piece a read asks of a member stream: bounds the temporary copies of a read
 CHUNK = 1 << 20
-
-# Process-wide device numbers, clear of host st_dev values, MemoryBackend's and PyFSBackend's.
-_next_dev = itertools.count((3 << 48) + 1)
 
 _NS = 1_000_000_000
 # 100 ns ticks between 1601-01-01 (the NTFS epoch) and 1970-01-01
@@ -684,7 +681,7 @@ class ArchiveBackend(Backend):
             self.source.close()
             raise
         self._root = root
-        self._dev = next(_next_dev)
+        self._dev = new_device()
         self._files: set[ArchiveFile] = set()
 
     def root(self) -> _Node:

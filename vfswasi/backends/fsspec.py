@@ -64,7 +64,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from ..abi import Filetype
 from ..clocks import RealClock
-from ..vfs import Backend, Clock, FileHandle, Stat, oserror
+from ..vfs import Backend, Clock, FileHandle, Stat, new_device, oserror
 from .pyfs import seconds_to_ns
 
 if TYPE_CHECKING:
@@ -77,8 +77,6 @@ CHUNK = 1 << 20
 #: a write spool stays in memory up to this size, then moves to a temporary file
 SPOOL_MEMORY = 8 << 20
 
-# Process-wide device numbers, clear of host st_dev values and the other backends'.
-_next_dev = itertools.count((4 << 48) + 1)
 
 _READONLY_PROTOCOLS = {"tar", "http", "https", "github", "libarchive", "git"}
 
@@ -381,7 +379,7 @@ class FsspecBackend(Backend):
             readonly = _is_readonly(fs)
         self.readonly = readonly
         self._root = fs._strip_protocol(root) if root else fs._strip_protocol("")
-        self._dev = next(_next_dev)
+        self._dev = new_device()
         self.storage: StorageAccount | None = None
         self.clock: Clock = RealClock()
         self._inos: dict[str, int] = {}

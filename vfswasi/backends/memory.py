@@ -46,6 +46,7 @@ import mmap
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -54,7 +55,7 @@ from fs.memoryfs import MemoryFS, _DirEntry
 
 from ..abi import Filetype
 from ..clocks import RealClock
-from ..vfs import Backend, Clock, FileHandle, Stat, oserror
+from ..vfs import Backend, Clock, FileHandle, Stat, new_device, oserror
 from .pyfs import seconds_to_ns
 
 if TYPE_CHECKING:
@@ -66,10 +67,9 @@ _FILETYPES = {
     ResourceType.symlink: Filetype.SYMBOLIC_LINK,
 }
 
-# Process-wide, so that two MemoryFS never share a device number (inode numbers are per
-# MemoryFS: the device tells them apart). Device numbers start high to stay clear of the small
-# st_dev values of host filesystems mounted next to us.
-_next_dev = itertools.count((1 << 48) + 1)
+# A MemoryFS's device number is drawn once (vfs.new_device) and kept on its root entry, so
+# that every backend over it agrees (inode numbers are per MemoryFS: the device tells them
+# apart).
 _assign_lock = threading.Lock()
 
 # Writes beyond this would need a BytesIO larger than Python can address.
@@ -79,14 +79,14 @@ _MAX_SIZE = sys.maxsize
 # --- metadata kept on the entries ---------------------------------------------------------------
 
 
-def _lazy_number(entry: _DirEntry, attr: str, counter: itertools.count) -> int:
-    """`entry.<attr>`, drawn from `counter` the first time anyone asks."""
+def _lazy_number(entry: _DirEntry, attr: str, draw: Callable[[], int]) -> int:
+    """`entry.<attr>`, drawn with `draw()` the first time anyone asks."""
     try:
         return getattr(entry, attr)
     except AttributeError:
         with _assign_lock:  # two backends asking at once must agree on one number
             if not hasattr(entry, attr):
-                setattr(entry, attr, next(counter))
+                setattr(entry, attr, draw())
         return getattr(entry, attr)
 
 
@@ -103,7 +103,7 @@ def _ino_counter(root: _DirEntry) -> itertools.count[int]:
 
 
 def _ino(entry: _DirEntry, counter: itertools.count[int]) -> int:
-    return _lazy_number(entry, "_vfswasi_ino", counter)
+    return _lazy_number(entry, "_vfswasi_ino", counter.__next__)
 
 
 def _filetype(entry: _DirEntry) -> int:
@@ -473,7 +473,7 @@ class MemoryBackend(Backend):
         self._now = time.time_ns  # clock.time_ns, bound once: it is called on every write
         self._root: _DirEntry = self.fs.root
         self._lock = self.fs._lock  # the lock MemoryFS itself takes for namespace changes
-        self._dev = _lazy_number(self._root, "_vfswasi_dev", _next_dev)
+        self._dev = _lazy_number(self._root, "_vfswasi_dev", new_device)
         self._inos = _ino_counter(self._root)
         _ino(self._root, self._inos)  # the root first: 1, as the first backend sees it
 

@@ -80,7 +80,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 from fs.memoryfs import MemoryFS
 
 from ..abi import Filetype
-from ..vfs import Backend, Clock, DirHandle, FileHandle, Stat, oserror
+from ..vfs import Backend, Clock, DirHandle, FileHandle, Stat, new_device, oserror
 from .archive import replace_atomically
 from .memory import MemoryBackend
 
@@ -91,8 +91,6 @@ _DIR, _REG, _LNK = Filetype.DIRECTORY, Filetype.REGULAR_FILE, Filetype.SYMBOLIC_
 
 #: lower inode numbers below this are shown as they are; the overlay numbers the rest from here
 _SPLIT = 1 << 63
-# Process-wide device numbers, clear of host st_dev values and of the other backends' ranges.
-_next_dev = itertools.count((3 << 48) + 1)
 _CHUNK = 1 << 20
 
 LowerPath = tuple[str, ...]
@@ -210,7 +208,7 @@ class OverlayBackend(Backend):
     def __init__(self, lower: Backend, *, close_lower: bool = False) -> None:
         self.lower = lower
         self.upper = MemoryBackend(MemoryFS())
-        self.dev = next(_next_dev)
+        self.dev = new_device()
         self._close_lower = close_lower
         self._numbers = itertools.count(_SPLIT)
         self._big_lower: dict[int, int] = {}  # lower inode >= _SPLIT -> overlay inode

@@ -42,7 +42,7 @@ from fs.info import Info
 from fs.path import join
 
 from ..abi import Filetype
-from ..vfs import Backend, FileHandle, Stat, oserror
+from ..vfs import Backend, FileHandle, Stat, new_device, oserror
 
 # First match wins, so subclasses come before their bases.
 _ERRNOS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
@@ -102,8 +102,6 @@ _FILETYPES = {
 #: what every lookup asks for: type, size and times, and a symlink's target where supported
 _NAMESPACES = ("details", "link")
 
-# Process-wide device numbers, clear of host st_dev values and of MemoryBackend's.
-_next_dev = itertools.count((2 << 48) + 1)
 
 _ZEROS = memoryview(bytes(64 * 1024))
 _READ_CHUNK = 1 << 20
@@ -303,7 +301,7 @@ class PyFSBackend(Backend):
         if readonly is None:
             readonly = bool(filesystem.getmeta().get("read_only", False))
         self.readonly = readonly
-        self._dev = next(_next_dev)
+        self._dev = new_device()
         self._paths: dict[str, _Known] = {}
         self._next_ino = itertools.count(1)
         self._files: weakref.WeakSet[PyFSFile] = weakref.WeakSet()
