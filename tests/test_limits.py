@@ -635,3 +635,15 @@ def test_after_emfile_the_guest_recovers_and_everything_is_saved(kind, tmp_path)
     assert (result.exit_code, result.stdout) == (0, b"saved")
     assert result.usage.peak_open_fds == 64
     assert mount.tree() == {"old.txt": b"old", "after.txt": b"saved"}
+
+
+def test_cli_epoch_interruption_off_still_stops_at_wasi_calls():
+    # -W epoch-interruption=n: no epoch checks in the code; a timeout then stops the guest at
+    # its next WASI call (the "wasi" spin), and a bad value is one usage line
+    done = subprocess.run([sys.executable, "-m", "vfswasi", "run", "-W",
+                           "epoch-interruption=n,timeout=300ms", str(SPIN), "wasi"],
+                          capture_output=True, timeout=60, env=SUBPROCESS_ENV)
+    assert (done.returncode, done.stdout) == (124, b"ready\n"), done.stderr
+    bad = subprocess.run([sys.executable, "-m", "vfswasi", "run", "-W", "epoch-interruption=maybe",
+                          str(SPIN), "exit"], capture_output=True, timeout=60, env=SUBPROCESS_ENV)
+    assert bad.returncode == 2 and b"epoch-interruption=y or" in bad.stderr

@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-W", dest="wasm_options", action="append", default=[],
                      metavar="OPT=VAL[,...]",
                      help="wasmtime's limits: timeout=DURATION (1s, 500ms, 2m), fuel=N, "
-                          "max-memory-size=BYTES")
+                          "max-memory-size=BYTES; epoch-interruption=n for speed (Ctrl-C and "
+                          "timeouts then stop the guest at its next WASI call only)")
     run.add_argument("--max-open-fds", type=_count, metavar="N",
                      help=f"open fds the guest may hold (default {DEFAULT_MAX_OPEN_FDS}; EMFILE)")
     run.add_argument("--disk-bytes", type=_size, metavar="SIZE",
@@ -230,23 +231,48 @@ _WASMTIME_OPTIONS = {
     "fuel": ("fuel", lambda v: _count(v)),
     "max-memory-size": ("max_memory", parse_size),
 }
+#: -W epoch-interruption[=y|n]: an engine option, not a limit (see `epochs_wanted`)
+_EPOCHS = "epoch-interruption"
+_YES_NO = {"": True, "y": True, "yes": True, "true": True, "n": False, "no": False,
+           "false": False}
+
+
+def _wasm_options(opts: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
+    """(item, name, value) for every -W item, comma lists split."""
+    for group in opts.wasm_options:
+        for item in filter(None, group.split(",")):
+            name, _sep, value = item.partition("=")
+            yield item, name, value
+
+
+def epochs_wanted(opts: argparse.Namespace) -> bool:
+    """-W epoch-interruption=n trades stopping pure wasm (Ctrl-C, timeouts: then at the next
+    WASI call) for the cost of the epoch checks; on by default."""
+    wanted = True
+    for item, name, value in _wasm_options(opts):
+        if name == _EPOCHS:
+            if value.lower() not in _YES_NO:
+                raise UsageError(f"-W {item}: expected {_EPOCHS}=y or {_EPOCHS}=n")
+            wanted = _YES_NO[value.lower()]
+    return wanted
 
 
 def parse_limits(opts: argparse.Namespace) -> Limits:
     """The run's `Limits` from -W and vfswasi's own flags."""
     base = Limits.none() if opts.no_limits else Limits()
     changes: dict[str, object] = {}
-    for group in opts.wasm_options:
-        for item in filter(None, group.split(",")):
-            name, sep, value = item.partition("=")
-            if name not in _WASMTIME_OPTIONS or not sep:
-                raise UsageError(f"-W {item}: expected one of "
-                                 f"{', '.join(k + '=...' for k in _WASMTIME_OPTIONS)}")
-            field_name, parse = _WASMTIME_OPTIONS[name]
-            try:
-                changes[field_name] = parse(value)
-            except (ValueError, argparse.ArgumentTypeError) as e:
-                raise UsageError(f"-W {item}: {e}") from None
+    for item, name, value in _wasm_options(opts):
+        if name == _EPOCHS:
+            continue
+        if name not in _WASMTIME_OPTIONS or "=" not in item:
+            raise UsageError(f"-W {item}: expected one of "
+                             f"{', '.join(k + '=...' for k in _WASMTIME_OPTIONS)}, "
+                             f"{_EPOCHS}=y|n")
+        field_name, parse = _WASMTIME_OPTIONS[name]
+        try:
+            changes[field_name] = parse(value)
+        except (ValueError, argparse.ArgumentTypeError) as e:
+            raise UsageError(f"-W {item}: {e}") from None
     for flag, field_name in (("max_open_fds", "max_open_fds"), ("disk_bytes", "disk_bytes"),
                              ("disk_inodes", "disk_inodes"), ("max_file_size", "max_file_size")):
         if getattr(opts, flag) is not None:
@@ -364,7 +390,7 @@ def _main(argv: list[str]) -> int:
     overlays: dict[str, Overlay] = {}
     env = dict(parse_env(v) for v in opts.env)
     limits = parse_limits(opts)
-    engine = default_engine(fuel=limits.fuel is not None)
+    engine = default_engine(fuel=limits.fuel is not None, epochs=epochs_wanted(opts))
 
     try:
         module = load_module(opts.wasm, engine)
