@@ -33,9 +33,9 @@ from typing import Any
 
 import pytest
 import wasmtime
+from conftest import Mount, Symlink, make_mount
 
 import vfswasi
-from conftest import Mount, Symlink, make_mount
 from vfswasi.fdtable import Entry, FdTable
 from vfswasi.limits import Limits
 
