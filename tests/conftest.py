@@ -264,41 +264,24 @@ def _write_backend_tree(backend: Any, d: Any, spec: dict) -> None:
 
 def _read_backend_tree(backend: Any, d: Any = None) -> dict:
     from vfswasi.abi import Filetype
+    from vfswasi.vfs import walk
 
-    d = backend.root() if d is None else d
     out: dict = {}
-    # depth first: (the rest of a directory's sorted entries, None before it is listed; its
-    # handle; the dict that gets them); d is the caller's, the others are released here
-    stack: list[tuple[Any, Any, dict]] = [(None, d, out)]
-    try:
-        while stack:
-            entries, here, into = stack[-1]
-            if entries is None:
-                entries = iter(sorted(backend.listdir(here)))
-                stack[-1] = (entries, here, into)
-            for name, _ino, ftype in entries:
-                if ftype == Filetype.SYMBOLIC_LINK:
-                    into[name] = Symlink(backend.readlink(here, name))
-                elif ftype == Filetype.DIRECTORY:
-                    into[name] = {}
-                    stack.append((None, backend.open_dir(here, name), into[name]))
-                    break
-                else:
-                    f = backend.open_file(here, name, read=True, write=False)
-                    try:
-                        size = f.stat().size
-                        buf = bytearray(size)
-                        n = f.readinto(memoryview(buf), 0)
-                        into[name] = bytes(buf[:n])
-                    finally:
-                        f.close()
-            else:
-                stack.pop()
-                if stack:
-                    backend.release_dir(here)
-    finally:
-        for _, h, _ in reversed(stack[1:]):
-            backend.release_dir(h)
+    dirs = {"": out}  # path -> the dict holding that directory's entries
+    for here, name, ftype, path in walk(backend, backend.root() if d is None else d):
+        into = dirs[path.rpartition("/")[0]]
+        if ftype == Filetype.SYMBOLIC_LINK:
+            into[name] = Symlink(backend.readlink(here, name))
+        elif ftype == Filetype.DIRECTORY:
+            into[name] = dirs[path] = {}
+        else:
+            f = backend.open_file(here, name, read=True, write=False)
+            try:
+                buf = bytearray(f.stat().size)
+                n = f.readinto(memoryview(buf), 0)
+                into[name] = bytes(buf[:n])
+            finally:
+                f.close()
     return out
 
 

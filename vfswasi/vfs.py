@@ -25,6 +25,7 @@ import errno
 import itertools
 import os
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .abi import Filetype
@@ -225,6 +226,34 @@ class Backend:
 
     def close(self) -> None:
         """Release everything the backend holds (called once, when the WASI instance closes)."""
+
+
+def walk(backend: Backend, root: DirHandle, prefix: str = ""
+         ) -> Iterator[tuple[DirHandle, str, int, str]]:
+    """Every entry below `root`, depth first, names sorted, a directory's entries right after
+    it: (its directory's handle, name, filetype, prefix + path). Symlinks are not followed.
+    Iterative (a tree may be 10,000 deep); the handles it opens are released as it leaves
+    them, or when the caller stops early. `root` stays the caller's."""
+    stack: list[tuple[Iterator[tuple[str, int, int]] | None, DirHandle, str]] = [
+        (None, root, prefix)]
+    try:
+        while stack:
+            entries, d, here = stack[-1]
+            if entries is None:  # listed when first reached, as a recursive walk would
+                entries = iter(sorted(backend.listdir(d)))
+                stack[-1] = (entries, d, here)
+            for name, _ino, ftype in entries:
+                yield d, name, ftype, here + name
+                if ftype == Filetype.DIRECTORY:
+                    stack.append((None, backend.open_dir(d, name), f"{here}{name}/"))
+                    break
+            else:
+                stack.pop()
+                if stack:
+                    backend.release_dir(d)
+    finally:
+        for _, d, _ in reversed(stack[1:]):
+            backend.release_dir(d)
 
 
 # Device numbers for every mount that is not a host directory: one process-wide counter, so

@@ -30,7 +30,7 @@ from fs.memoryfs import MemoryFS
 from ..abi import Filetype
 from ..backends.hostdir import HostDirBackend
 from ..backends.memory import MemoryBackend
-from ..vfs import Backend, DirHandle
+from ..vfs import Backend, DirHandle, walk
 
 __all__ = [
     "HardLink",
@@ -267,29 +267,9 @@ def hard_links(where: TreeSource) -> list[tuple[str, ...]]:
 
 
 def _entries(backend: Backend, root: DirHandle, prefix: str) -> Iterator[tuple[str, int, int]]:
-    """(path, inode, filetype) of every entry below `root`, depth first, names sorted; with
-    an explicit stack (see `_read`), not generators recursing through `yield from`."""
-    stack: list[tuple[Iterator[tuple[str, int, int]] | None, DirHandle, str]] = [
-        (None, root, prefix)]
-    try:
-        while stack:
-            entries, d, here = stack[-1]
-            if entries is None:
-                entries = iter(sorted(backend.listdir(d)))
-                stack[-1] = (entries, d, here)
-            for name, _ino, ftype in entries:
-                ino = backend.lstat(d, name).ino  # lstat's is the authoritative number
-                yield here + name, ino, ftype
-                if ftype == Filetype.DIRECTORY:
-                    stack.append((None, backend.open_dir(d, name), f"{here}{name}/"))
-                    break
-            else:
-                stack.pop()
-                if stack:  # `root` is the caller's
-                    backend.release_dir(d)
-    finally:
-        for _, d, _ in reversed(stack[1:]):
-            backend.release_dir(d)
+    """(path, inode, filetype) of every entry below `root`, depth first, names sorted."""
+    for d, name, ftype, path in walk(backend, root, prefix):
+        yield path, backend.lstat(d, name).ino, ftype  # lstat's is the authoritative number
 
 
 def tree_paths(spec: Tree, prefix: str = "") -> Iterator[tuple[str, Any]]:
