@@ -36,7 +36,7 @@ from typing import Any
 
 import wasmtime
 
-from .limits import LimitExceeded, Limits, OutOfFuel, Terminated, Timeout
+from .limits import Limits, OutOfFuel, Terminated, Timeout
 
 #: how often the epoch moves: the latency of a stop in pure wasm
 TICK = 0.01
@@ -94,10 +94,7 @@ class RunControl:
 
     def exception(self) -> BaseException | None:
         """What `start()` raises for the recorded reason (None if no stop was asked)."""
-        if self.reason is None:
-            return None
-        exc = _REASONS[self.reason]()
-        return exc
+        return None if self.reason is None else _REASONS[self.reason]()
 
     # --- waits that a stop can cut short -----------------------------------------------------
 
@@ -285,7 +282,4 @@ def stop_exception(control: RunControl, exc: BaseException | None) -> BaseExcept
             control.reason = "fuel"
         else:
             return None
-    out = control.exception()
-    if isinstance(out, LimitExceeded) and exc is not None:
-        out.__cause__ = None
-    return out
+    return control.exception()
