@@ -64,6 +64,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from ..abi import Filetype
 from ..clocks import RealClock
+from ..posix import open_error, rename_error
 from ..vfs import Backend, Clock, FileHandle, Stat, new_device, oserror
 from .pyfs import seconds_to_ns
 
@@ -570,22 +571,18 @@ class FsspecBackend(Backend):
             self._writable()
         path = self._join(d, name)
         info = self._info_or_none(path)
+        err = open_error(None if info is None else _filetype(info), create=create,
+                         exclusive=exclusive)
+        if err is not None:
+            raise oserror(err, path)
         if info is None:
-            if not create:
-                raise oserror(errno.ENOENT, path)
             with _fs_errors(path), self.fs.open(path, "wb"):
                 pass  # the file exists from now on, as after open(2) with O_CREAT
             self._invalidate(path)
             self._touch(path)
             self._touch(d)
-        else:
-            if create and exclusive:
-                raise oserror(errno.EEXIST, path)
-            filetype = _filetype(info)
-            if filetype == Filetype.DIRECTORY:
-                raise oserror(errno.EISDIR, path)
-            if filetype != Filetype.REGULAR_FILE:
-                raise oserror(errno.ENOTSUP, path)
+        elif _filetype(info) != Filetype.REGULAR_FILE:
+            raise oserror(errno.ENOTSUP, path)
         shared = self._shared(path)
         handle = FsspecFile(shared, read=read, write=write)
         if truncate:
@@ -638,17 +635,13 @@ class FsspecBackend(Backend):
         if src == dst:
             return
         target = self._info_or_none(dst)
-        # POSIX's cases first, in Linux's order: into-itself, then kind and emptiness
-        if src_is_dir:
-            if dst.startswith(src + "/"):
-                raise oserror(errno.EINVAL, dst)
-            if target is not None:
-                if _filetype(target) != Filetype.DIRECTORY:
-                    raise oserror(errno.ENOTDIR, dst)
-                if not self._is_empty(dst):
-                    raise oserror(errno.ENOTEMPTY, dst)
-        elif target is not None and _filetype(target) == Filetype.DIRECTORY:
-            raise oserror(errno.EISDIR, dst)
+        # POSIX's cases first. Renaming onto an ancestor of the source is not checked here
+        # (Linux: ENOTEMPTY), so a file moved onto its own ancestor answers EISDIR
+        err = rename_error(src_is_dir, None if target is None else _filetype(target),
+                           dst_is_empty=lambda: self._is_empty(dst),
+                           src_contains_dst_dir=dst.startswith(src + "/"))
+        if err is not None:
+            raise oserror(err, dst)
         shared = self._open.get(src)
         if shared is not None:
             shared.flush()  # the move copies what the filesystem holds

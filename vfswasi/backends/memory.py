@@ -55,6 +55,7 @@ from fs.memoryfs import MemoryFS, _DirEntry
 
 from ..abi import Filetype
 from ..clocks import RealClock
+from ..posix import open_error, rename_error
 from ..vfs import Backend, Clock, FileHandle, Stat, new_device, oserror
 from .pyfs import seconds_to_ns
 
@@ -658,12 +659,9 @@ class MemoryBackend(Backend):
                 self._free_name(d, name)
                 entry = self._new_entry(d, name, ResourceType.file, self._now())
             else:
-                if create and exclusive:
-                    raise oserror(errno.EEXIST, name)
-                if _is_symlink(entry):
-                    raise oserror(errno.ELOOP, name)
-                if entry.is_dir:
-                    raise oserror(errno.EISDIR, name)
+                err = open_error(_filetype(entry), create=create, exclusive=exclusive)
+                if err is not None:
+                    raise oserror(err, name)
                 if truncate:
                     with entry.lock:
                         # the same BytesIO, emptied: others share it
@@ -710,19 +708,13 @@ class MemoryBackend(Backend):
                 return
             if getattr(d2, "_vfswasi_removed", False):
                 raise oserror(errno.ENOENT, n2)
-            # the checks in Linux's order: into-itself, onto an ancestor, then kind and emptiness
-            if src.is_dir and self._within(d2, src):
-                raise oserror(errno.EINVAL, n2)
-            if dst is not None and dst.is_dir and self._within(d1, dst):
-                raise oserror(errno.ENOTEMPTY, n2)  # the target contains the source
-            if src.is_dir:
-                if dst is not None:
-                    if not dst.is_dir:
-                        raise oserror(errno.ENOTDIR, n2)
-                    if dst._dir:
-                        raise oserror(errno.ENOTEMPTY, n2)
-            elif dst is not None and dst.is_dir:
-                raise oserror(errno.EISDIR, n2)
+            err = rename_error(
+                src.is_dir, None if dst is None else _filetype(dst),
+                dst_is_empty=lambda: not dst._dir,
+                src_contains_dst_dir=lambda: self._within(d2, src),
+                dst_contains_src_dir=lambda: self._within(d1, dst))
+            if err is not None:
+                raise oserror(err, n2)
             now = self._now()
             if dst is not None:
                 self._drop(dst, now)

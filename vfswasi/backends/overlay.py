@@ -80,6 +80,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 from fs.memoryfs import MemoryFS
 
 from ..abi import Filetype
+from ..posix import open_error, rename_error
 from ..vfs import Backend, Clock, DirHandle, FileHandle, Stat, new_device, oserror
 from .archive import replace_atomically
 from .memory import MemoryBackend
@@ -608,12 +609,9 @@ class OverlayBackend(Backend):
             rec.whiteouts.discard(name)
             self._changed(rec)
             return _File(self, f, self._upper_ino(f.stat().ino), read=read, write=write)
-        if create and exclusive:
-            raise oserror(errno.EEXIST, name)
-        if s.filetype == _LNK:
-            raise oserror(errno.ELOOP, name)
-        if s.filetype == _DIR:
-            raise oserror(errno.EISDIR, name)
+        err = open_error(s.filetype, create=create, exclusive=exclusive)
+        if err is not None:
+            raise oserror(err, name)
         if not in_upper:
             if not (write or truncate):
                 ino = self._lower_ino(s.ino)
@@ -675,20 +673,13 @@ class OverlayBackend(Backend):
         else:
             if self._ino(s2, in2) == ino1:
                 return  # the same name, or two hard links to one file: POSIX does nothing
-        # the checks in Linux's order: into-itself first, onto an ancestor of the source (the
-        # two "trap" checks of renameat2), then kind and emptiness
-        if s1.filetype == _DIR and self._within(d2.node, ino1):
-            raise oserror(errno.EINVAL, n2)
-        if s2 is not None and s2.filetype == _DIR and self._within(d1.node, self._ino(s2, in2)):
-            raise oserror(errno.ENOTEMPTY, n2)
-        if s1.filetype == _DIR:
-            if s2 is not None:
-                if s2.filetype != _DIR:
-                    raise oserror(errno.ENOTDIR, n2)
-                if not self._is_empty(d2, n2):
-                    raise oserror(errno.ENOTEMPTY, n2)
-        elif s2 is not None and s2.filetype == _DIR:
-            raise oserror(errno.EISDIR, n2)
+        err = rename_error(
+            s1.filetype == _DIR, None if s2 is None else s2.filetype,
+            dst_is_empty=lambda: self._is_empty(d2, n2),
+            src_contains_dst_dir=lambda: self._within(d2.node, ino1),
+            dst_contains_src_dir=lambda: self._within(d1.node, self._ino(s2, in2)))
+        if err is not None:
+            raise oserror(err, n2)
         r2 = self._rec(d2.node)  # first: ENOENT if d2 was removed, before copying anything
         r1 = self._copy_up(d1, n1, s1) if not in1 else self._rec(d1.node)
         # a lower entry at n2 needs no copy-up: the upper one now hides it

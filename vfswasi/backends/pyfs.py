@@ -42,6 +42,7 @@ from fs.info import Info
 from fs.path import join
 
 from ..abi import Filetype
+from ..posix import open_error, rename_error
 from ..vfs import Backend, FileHandle, Stat, new_device, oserror
 
 # First match wins, so subclasses come before their bases.
@@ -476,17 +477,13 @@ class PyFSBackend(Backend):
             self._writable()
         path = join(d, name)
         entry = self._exists(path)
+        err = open_error(None if entry is None else entry.filetype, create=create,
+                         exclusive=exclusive)
+        if err is not None:
+            raise oserror(err, path)
         if entry is None:
-            if not create:
-                raise oserror(errno.ENOENT, path)
             mode = "x"  # exclusive even when not asked: it was missing a moment ago
         else:
-            if create and exclusive:
-                raise oserror(errno.EEXIST, path)
-            if entry.filetype == Filetype.SYMBOLIC_LINK:
-                raise oserror(errno.ELOOP, path)
-            if entry.filetype == Filetype.DIRECTORY:
-                raise oserror(errno.EISDIR, path)
             mode = "w" if truncate else "r"
         # "+" whenever both directions are needed, or to write without truncating
         if mode == "r":
@@ -535,19 +532,19 @@ class PyFSBackend(Backend):
         if src == dst:
             return
         target = self._exists(dst)
-        # PyFS's move/movedir differ from rename(2); check the POSIX cases first, in Linux's
-        # order: into-itself, then kind mismatch and emptiness
-        if src_is_dir:
-            if dst.startswith(src + "/"):
-                raise oserror(errno.EINVAL, dst)
-            if target is not None:
-                if target.filetype != Filetype.DIRECTORY:
-                    raise oserror(errno.ENOTDIR, dst)
-                with _fs_errors(dst):
-                    if not self.fs.isempty(dst):
-                        raise oserror(errno.ENOTEMPTY, dst)
-        elif target is not None and target.filetype == Filetype.DIRECTORY:
-            raise oserror(errno.EISDIR, dst)
+
+        def dst_is_empty() -> bool:
+            with _fs_errors(dst):
+                return self.fs.isempty(dst)
+
+        # PyFS's move/movedir differ from rename(2): decide the POSIX cases first. Renaming
+        # onto an ancestor of the source is not checked here (Linux: ENOTEMPTY), so a file
+        # moved onto its own ancestor answers EISDIR
+        err = rename_error(src_is_dir, None if target is None else target.filetype,
+                           dst_is_empty=dst_is_empty,
+                           src_contains_dst_dir=dst.startswith(src + "/"))
+        if err is not None:
+            raise oserror(err, dst)
         with _fs_errors(dst):
             if not self._host_rename(src, dst):
                 if src_is_dir:
