@@ -379,3 +379,13 @@ def test_no_symlinks_in_the_tree_helper(tmp_path):
     with pytest.raises(OSError) as e:
         make_mount("fsspec", tmp_path, {"l": Symlink("x")})
     assert e.value.errno == errno.ENOTSUP
+
+
+def test_renaming_onto_an_ancestor_of_the_source_is_enotempty_as_on_linux():
+    fs = private_memory_fs()
+    fs.pipe_file("/a/b/f", b"x")
+    check_transcript("fsspec", Mount("fsspec", fs), """
+        rename 3 a/b/f 3 a                -> err NOTEMPTY
+        rename 3 a/b 3 a                  -> err NOTEMPTY
+    """)
+    assert fs.cat_file("/a/b/f") == b"x"

@@ -159,3 +159,18 @@ def test_host_symlinks_inside_composites_of_osfs_do_not_leak(tmp_path, composite
     assert "SECRET" not in out
     assert out.splitlines()[0] == "ok"
     assert out.splitlines()[1] == f"cat: {base}/evil: Operation not permitted"
+
+
+def test_renaming_onto_an_ancestor_of_the_source_is_enotempty_as_on_linux():
+    # the PyFS adapter (a MountFS is served by it) answers as every other backend
+    from fsops import FSOPS
+
+    inner = MemoryFS()
+    inner.makedirs("/a/b")
+    inner.writetext("/a/b/f", "x")
+    mount = MountFS()
+    mount.mount("/m", inner)
+    result = vfswasi.run(FSOPS, args=["fsops"], preopens={"/s": mount},
+                         stdin=b"rename 3 m/a/b/f 3 m/a\nrename 3 m/a/b 3 m/a\n")
+    assert result.stdout.decode().splitlines() == ["err NOTEMPTY", "err NOTEMPTY"]
+    assert inner.readtext("/a/b/f") == "x"

@@ -635,11 +635,11 @@ class FsspecBackend(Backend):
         if src == dst:
             return
         target = self._info_or_none(dst)
-        # POSIX's cases first. Renaming onto an ancestor of the source is not checked here
-        # (Linux: ENOTEMPTY), so a file moved onto its own ancestor answers EISDIR
+        # POSIX's cases first
         err = rename_error(src_is_dir, None if target is None else _filetype(target),
                            dst_is_empty=lambda: self._is_empty(dst),
-                           src_contains_dst_dir=dst.startswith(src + "/"))
+                           src_contains_dst_dir=dst.startswith(src + "/"),
+                           dst_contains_src_dir=src.startswith(dst + "/"))
         if err is not None:
             raise oserror(err, dst)
         shared = self._open.get(src)

@@ -537,12 +537,11 @@ class PyFSBackend(Backend):
             with _fs_errors(dst):
                 return self.fs.isempty(dst)
 
-        # PyFS's move/movedir differ from rename(2): decide the POSIX cases first. Renaming
-        # onto an ancestor of the source is not checked here (Linux: ENOTEMPTY), so a file
-        # moved onto its own ancestor answers EISDIR
+        # PyFS's move/movedir differ from rename(2): decide the POSIX cases first
         err = rename_error(src_is_dir, None if target is None else target.filetype,
                            dst_is_empty=dst_is_empty,
-                           src_contains_dst_dir=dst.startswith(src + "/"))
+                           src_contains_dst_dir=dst.startswith(src + "/"),
+                           dst_contains_src_dir=src.startswith(dst + "/"))
         if err is not None:
             raise oserror(err, dst)
         with _fs_errors(dst):
