@@ -359,3 +359,32 @@ def test_listen_tcp_parses_ipv6_and_port_zero():
     if socket.has_ipv6 and Path("/proc/net/if_inet6").exists():
         with listen_tcp("[::1]:0") as s:
             assert s.family == socket.AF_INET6
+
+
+def test_a_timeout_stops_a_guest_waiting_in_recv_waitall(listener):
+    # MSG_WAITALL with part of the data there: the kernel would block until the rest came;
+    # vfswasi waits in slices, so the run's timeout still stops it
+    out = GuestOutput()
+    over = threading.Event()
+    gave_up: list[bool] = []
+
+    def client(port: int) -> None:
+        out.wait_for("waiting")
+        with connect(port) as conn:
+            out.wait_for("send")
+            conn.sendall(b"pi")  # and never the rest
+            # the connection stays open and idle until the run is over; had the timeout not
+            # stopped the guest, it would be the client giving up that ended the wait
+            gave_up.append(not over.wait(10))
+
+    thread = Client(lambda: client(listener.getsockname()[1]))
+    thread.start()
+    try:
+        with pytest.raises(vfswasi.Timeout):
+            vfswasi.run(ECHO, args=["echo_server", "dialog"], sockets=[listener], stdout=out,
+                        timeout=1.0)
+    finally:
+        over.set()
+        thread.finish()
+    assert gave_up == [False]
+    assert out.lines()[-1] == "send rest"

@@ -55,9 +55,29 @@ class SocketStream(Stream):
             return 0, 0  # as read(2) with a zero count: no wait
         if self.listening:  # readable when a connection waits, yet nothing to receive
             raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
+        if (flags & socket.MSG_WAITALL and not flags & socket.MSG_PEEK
+                and self.control is not None and self.sock.getblocking()):
+            return self._recv_all(bufs, flags & ~socket.MSG_WAITALL)
         self.await_input(self.sock.fileno())
         n, _ancillary, msg_flags, _address = self.sock.recvmsg_into(bufs, 0, flags)
         return n, msg_flags
+
+    def _recv_all(self, bufs: list[memoryview], flags: int) -> tuple[int, int]:
+        """MSG_WAITALL as a loop of plain receives, each waited for through the run control:
+        the kernel's own WAITALL would block past a timeout or Ctrl-C once some data came."""
+        total, msg_flags = 0, 0
+        while bufs:
+            self.await_input(self.sock.fileno())
+            n, _ancillary, msg_flags, _address = self.sock.recvmsg_into(bufs, 0, flags)
+            if n == 0:  # the peer is done: as WAITALL, return what came
+                break
+            total += n
+            while bufs and n >= len(bufs[0]):
+                n -= len(bufs[0])
+                bufs = bufs[1:]
+            if bufs and n:
+                bufs = [bufs[0][n:], *bufs[1:]]
+        return total, msg_flags
 
     def readinto(self, buf: memoryview) -> int:
         return self.recv([buf])[0]
