@@ -67,7 +67,9 @@ def test_the_first_commands_are_the_ones_ci_runs_on_a_fresh_virtualenv():
     first = next(b for b in blocks() if b.language in CODE)
     assert first.mark == "ci" and first.language == "sh"
     lines = [line.split("#")[0].strip() for line in first.code.splitlines()]
-    assert lines[:2] == ["python -m pip install .", "python -m vfswasi demo"]
+    # the README opens with the two set-up commands: one runs the demo, one the tests
+    assert lines[:2] == ["python -m pip install -e '.[test]' && python -m vfswasi demo",
+                         "python -m pip install -e '.[test]' && python -m pytest -q"]
     assert "tests/readme.py ci" in (ROOT / ".ci" / "run").read_text()
 
 
