@@ -1198,6 +1198,17 @@ def _zip_extra(original: bytes, mtim: int, dos: tuple[int, ...]) -> bytes:
     return kept
 
 
+def replacement_mode(dest: str | os.PathLike[str], new: int) -> int:
+    """The permission bits for what replaces `dest`: its own, or `new` less the umask when
+    there is no `dest` yet (as creating it would give)."""
+    try:
+        return stat.S_IMODE(os.stat(dest).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return new & ~umask
+
+
 def replace_atomically(dest: str, write: Callable[[BinaryIO], None]) -> None:
     """Write a new `dest` with `write(f)` into a temporary file in the same directory, fsync it,
     then move it over `dest` (and fsync the directory). On any error `dest` is untouched and
@@ -1209,13 +1220,7 @@ def replace_atomically(dest: str, write: Callable[[BinaryIO], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        try:
-            mode = stat.S_IMODE(os.stat(dest).st_mode)
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)  # mkstemp made it 0600
+        os.chmod(tmp, replacement_mode(dest, 0o666))  # mkstemp made it 0600
         os.replace(tmp, dest)
     except BaseException:
         with suppress(OSError):

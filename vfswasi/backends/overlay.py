@@ -82,7 +82,7 @@ from fs.memoryfs import MemoryFS
 from ..abi import Filetype
 from ..posix import open_error, rename_error
 from ..vfs import Backend, Clock, DirHandle, FileHandle, Stat, new_device, oserror
-from .archive import replace_atomically
+from .archive import replace_atomically, replacement_mode
 from .memory import MemoryBackend
 
 if TYPE_CHECKING:
@@ -1066,13 +1066,7 @@ def _replace_dir(dest: Path, write: Callable[[str], None]) -> None:
     tmp = tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         write(tmp)
-        try:
-            mode = st.S_IMODE(os.stat(dest).st_mode)
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o777 & ~umask
-        os.chmod(tmp, mode)  # mkdtemp made it 0700
+        os.chmod(tmp, replacement_mode(dest, 0o777))  # mkdtemp made it 0700
         os.replace(tmp, dest)  # rename(2) replaces an empty directory
     except BaseException:
         with suppress(OSError):
