@@ -124,8 +124,6 @@ class WASI:
             limits=self.limits,
             **world,
         )
-        if self.seed is not None:
-            self.ctx.dev_numbers = {}  # device numbers as the guest sees them: stable per run
         self._backends = []
         #: what the guest adds to in-memory storage, across all mounts (see vfswasi.quota)
         self.storage = StorageAccount.for_limits(self.limits)

@@ -79,8 +79,9 @@ class Context:
         #: where random_get's bytes come from
         self.entropy = entropy if entropy is not None else SystemEntropy()
         self.usage = Usage()
-        #: backend device number -> the one the guest sees; None: unchanged (not deterministic)
-        self.dev_numbers: dict[int, int] | None = None
+        #: backend device number -> the one the guest sees, numbered in the order the guest
+        #: meets them, in a virtual world (deterministic runs); None: the backends' own
+        self.dev_numbers: dict[int, int] | None = {} if self.clock.virtual else None
 
     def for_version(self, version: str) -> Context:
         """This same world (memory, fds, args, environment) seen through another ABI: a
