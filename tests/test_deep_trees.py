@@ -242,16 +242,16 @@ def test_a_failed_export_leaves_the_target_as_it_was(tmp_path, name, existing):
                 target.mkdir()
             else:
                 target.write_bytes(b"the previous export")
-        real_read = ov.backend.read
+        real_open = ov.backend.open_file
         reads: list[str] = []
 
-        def failing_read(d: Any, entry: str) -> bytes:
+        def failing_open(d: Any, entry: str, **kwargs: Any) -> Any:  # the export reading a file
             reads.append(entry)
             if len(reads) == 2:
                 raise OSError(5, "simulated I/O error")
-            return real_read(d, entry)
+            return real_open(d, entry, **kwargs)
 
-        ov.backend.read = failing_read  # type: ignore[method-assign]
+        ov.backend.open_file = failing_open  # type: ignore[method-assign]
         with pytest.raises(OSError, match="simulated"):
             ov.export(target)
         assert reads == ["1", "2"]  # it failed mid-walk, after writing one file
@@ -263,7 +263,7 @@ def test_a_failed_export_leaves_the_target_as_it_was(tmp_path, name, existing):
             assert os.listdir(out) == [name]
             assert target.read_bytes() == b"the previous export"
 
-        ov.backend.read = real_read  # type: ignore[method-assign]
+        ov.backend.open_file = real_open  # type: ignore[method-assign]
         assert ov.export(target) == Changes(["a", "a/1", "a/2", "a/3"], [], [])
 
 

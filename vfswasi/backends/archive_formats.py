@@ -317,6 +317,13 @@ class _Content:
         self.close()
 
 
+def copy_content(e: Entry, write: Callable[[bytes], Any]) -> None:
+    """Feed a regular file entry's content to `write`, in CHUNK pieces."""
+    with _Content(e) as content:
+        while data := content.read(CHUNK):
+            write(data)
+
+
 class ArchiveWriter:
     """Writes entries into an archive stream, in the order given (parents first)."""
 
@@ -354,9 +361,8 @@ class ZipWriter(ArchiveWriter):
                              e.mtim, zi.date_time)
         if regular:
             zi.file_size = e.size  # before open: it decides whether zip64 is needed
-            with self.zip.open(zi, "w") as out, _Content(e) as content:
-                while data := content.read(CHUNK):
-                    out.write(data)
+            with self.zip.open(zi, "w") as out:
+                copy_content(e, out.write)
         else:
             zi.compress_type = zipfile.ZIP_STORED
             self.zip.writestr(zi, b"" if is_dir else e.target.encode("utf-8", "surrogateescape"))
