@@ -107,12 +107,13 @@ def pax_time(ns: int) -> str:
 
 def dos_time(ns: int) -> DateTime:
     """The DOS date_time of time `ns` (local time, as Info-ZIP writes it), clamped to what
-    DOS can hold."""
+    DOS can hold, and down to its 2-second steps (zipfile would drop the odd second when it
+    packs it, after `zip_extra` had taken the time as exact)."""
     try:
-        t = tuple(time.localtime(ns // NS)[:6])
+        y, mo, d, h, mi, s = time.localtime(ns // NS)[:6]
     except (OverflowError, OSError, ValueError):
-        t = DOS_MIN if ns < 0 else DOS_MAX
-    return max(DOS_MIN, min(DOS_MAX, t))  # type: ignore[return-value]
+        return DOS_MIN if ns < 0 else DOS_MAX
+    return max(DOS_MIN, min(DOS_MAX, (y, mo, d, h, mi, s - s % 2)))
 
 
 def dos_ns(date_time: tuple[int, ...]) -> int | None:
