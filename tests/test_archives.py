@@ -414,19 +414,25 @@ def test_large_members_stream(tmp_path, fmt):
     assert peak < MEMBER // 4
 
 
+def _read_whole_measured(f: Any) -> tuple[bytearray, int]:
+    """A MEMBER-byte file read in one readinto call, and the peak of what that allocated."""
+    buf = bytearray(MEMBER)  # stands for guest memory (allocated before measuring)
+    tracemalloc.start()
+    try:
+        assert f.readinto(memoryview(buf), 0) == MEMBER
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return buf, peak
+
+
 def test_one_big_read_into_guest_memory_stays_chunked(tmp_path):
     data = _big_data()
     path = _zip(tmp_path / "big.zip", [("big", data)], compression=zipfile.ZIP_DEFLATED)
     b = vfswasi.archive(path)
     try:
         f = b.open_file(b.root(), "big", read=True, write=False)
-        buf = bytearray(MEMBER)  # stands for guest memory (allocated before measuring)
-        tracemalloc.start()
-        try:
-            assert f.readinto(memoryview(buf), 0) == MEMBER
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        buf, peak = _read_whole_measured(f)
         assert buf == data
         assert peak < MEMBER // 4
         # backwards on a deflated member: decompressed again from the start, same bytes
@@ -805,13 +811,7 @@ def test_wrapped_pyfs_archives_read_in_bounded_pieces(tmp_path):
         b = open_backend(zfs.opendir("/sub"))
         assert isinstance(b, PyFSBackend)
         f = b.open_file(b.root(), "big", read=True, write=False)
-        buf = bytearray(MEMBER)
-        tracemalloc.start()
-        try:
-            assert f.readinto(memoryview(buf), 0) == MEMBER
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        buf, peak = _read_whole_measured(f)
         f.close()
         b.close()
     assert buf == data
