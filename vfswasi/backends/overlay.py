@@ -69,7 +69,7 @@ from .memory import MemoryBackend
 # re-exported ("as" themselves): they were defined here before the move, and are imported
 # from here
 from .overlay_changes import Changes as Changes
-from .overlay_changes import _Change, _read, changes, diff, export
+from .overlay_changes import LowerPath, _Change, _read, changes, diff, export
 from .overlay_changes import _remove_tree as _remove_tree
 
 if TYPE_CHECKING:
@@ -79,8 +79,6 @@ _DIR, _REG, _LNK = Filetype.DIRECTORY, Filetype.REGULAR_FILE, Filetype.SYMBOLIC_
 
 #: lower inode numbers below this are shown as they are; the overlay numbers the rest from here
 _SPLIT = 1 << 63
-
-LowerPath = tuple[str, ...]
 
 
 class _Rec:
