@@ -143,7 +143,7 @@ def test_main_is_callable_in_process(capsys, cache, monkeypatch):
 
 def test_a_failed_write_back_is_one_line_and_keeps_the_archive(tmp_path, cache, monkeypatch,
                                                               capsys):
-    from vfswasi.backends.archive import WritableArchiveBackend
+    from vfswasi.backends.archive_formats import ZipWriter
     from vfswasi.cli import main
 
     archive = tmp_path / "a.zip"
@@ -154,7 +154,7 @@ def test_a_failed_write_back_is_one_line_and_keeps_the_archive(tmp_path, cache, 
     def full_disk(self, *args):
         raise OSError(28, "No space left on device (simulated)")
 
-    monkeypatch.setattr(WritableArchiveBackend, "_write_zip_member", full_disk)
+    monkeypatch.setattr(ZipWriter, "add", full_disk)  # what writes each member back
     monkeypatch.setenv("VFSWASI_CACHE_DIR", str(cache))
     code = main(["run", "--mount", f"/a=zip+rw://{archive}", str(guest("tree")),
                  "write", "/a/new.txt", "x"])
