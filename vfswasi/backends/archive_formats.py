@@ -286,19 +286,25 @@ class Entry:
 
 class _Content:
     """`read(n)` over an entry's FileHandle, for tarfile.addfile (which wants each read full
-    until the end) and zip's chunked copy."""
+    until the end) and `copy_content`. Its buffer is sized for the entry (at most CHUNK): a
+    small file costs no 1 MiB allocation."""
 
     def __init__(self, e: Entry):
         self._f = e.open() if e.open is not None else None
         self._offset = 0
+        self._buf = bytearray(min(CHUNK, max(e.size, 1)) if self._f is not None else 0)
 
-    def read(self, n: int = CHUNK) -> bytes:
+    def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes (-1: a buffer's worth), fewer only at the end of the file."""
         if self._f is None:
             return b""
-        buf = bytearray(n if n >= 0 else CHUNK)
-        view = memoryview(buf)
+        if n < 0:
+            n = len(self._buf)
+        elif n > len(self._buf):
+            self._buf = bytearray(min(n, CHUNK))
+        view = memoryview(self._buf)[: min(n, len(self._buf))]
         got = 0
-        while got < len(buf):
+        while got < len(view):
             k = self._f.readinto(view[got:], self._offset + got)
             if not k:
                 break
@@ -321,7 +327,7 @@ class _Content:
 def copy_content(e: Entry, write: Callable[[bytes], Any]) -> None:
     """Feed a regular file entry's content to `write`, in CHUNK pieces."""
     with _Content(e) as content:
-        while data := content.read(CHUNK):
+        while data := content.read():
             write(data)
 
 
