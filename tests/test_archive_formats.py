@@ -260,3 +260,28 @@ def test_dos_times_are_clamped_to_what_dos_holds():
     assert dos_time(10**30) == (2107, 12, 31, 23, 59, 58)  # past what localtime takes
     assert dos_time(100_000_000 * NS) == (1980, 1, 1, 0, 0, 0)
     assert dos_time(-(10**30)) == (1980, 1, 1, 0, 0, 0)
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar"])
+def test_content_larger_than_a_chunk_is_written_whole(tmp_path, suffix):
+    data = bytes(range(251)) * 10_000  # 2.4 MiB: several 1 MiB pieces, a ragged last one
+
+    def make(b: Backend) -> None:
+        f = b.open_file(b.root(), "big", read=False, write=True, create=True)
+        f.write(data, 0)
+        f.close()
+
+    back = WritableArchiveBackend(tmp_path / f"back{suffix}")
+    make(back)
+    back.close()
+    with vfswasi.overlay(MemoryFS()) as ov:
+        make(ov.backend)
+        ov.export(tmp_path / f"layer{suffix}")
+    for name in ("back", "layer"):
+        path = tmp_path / f"{name}{suffix}"
+        if suffix == ".zip":
+            with zipfile.ZipFile(path) as z:
+                assert z.read("big") == data
+        else:
+            with tarfile.open(path) as t:
+                assert t.extractfile("big").read() == data
