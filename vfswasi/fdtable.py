@@ -18,7 +18,7 @@ import heapq
 from typing import Any
 
 from .abi import Errno, Filetype, WasiError
-from .vfs import Backend, DirHandle, FileHandle, Stat
+from .vfs import Backend, DirHandle, FileHandle, Stat, io_calls
 
 
 class Entry:
@@ -40,9 +40,10 @@ class Entry:
 
 
 class FileEntry(Entry):
-    """A regular file opened through a backend."""
+    """A regular file opened through a backend. `pread` / `pwrite` are the handle's read and
+    write primitives, bound once here (`vfs.io_calls`): the fd's rights stand for its mode."""
 
-    __slots__ = ("backend", "handle", "offset")
+    __slots__ = ("backend", "handle", "offset", "pread", "pwrite")
 
     def __init__(self, backend: Backend, handle: FileHandle, rights_base: int,
                  rights_inheriting: int, fdflags: int) -> None:
@@ -50,6 +51,7 @@ class FileEntry(Entry):
         self.backend = backend
         self.handle = handle
         self.offset = 0
+        self.pread, self.pwrite = io_calls(handle)
 
     def close(self) -> None:
         self.handle.close()

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import errno
 import itertools
+import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .abi import Filetype
+from .posix import open_error
 
 if TYPE_CHECKING:
     from .quota import StorageAccount
@@ -65,34 +67,74 @@ def oserror(code: int, what: object = "") -> OSError:
 class FileHandle:
     """An open regular file. Offsets live in the fd table: every call says where.
 
-    Subclasses override what they support; the defaults answer like a read-only file.
+    The public calls check the handle's mode once, here, and then call a primitive that the
+    backend writes: `readinto` needs `readable` and calls `_pread`; `write`, `truncate` and
+    `allocate` need `writable` (EBADF otherwise) and call `_pwrite`, `_truncate`, `_allocate`;
+    `set_times` is EROFS on a read-only mount (`readonly`, set by `Backend.open_file`) and
+    calls `_set_times`. A backend sets `readable` / `writable` from the mode it opened with
+    and overrides the primitives it supports; the defaults answer like a read-only file.
+    Override the primitives, not the public calls: the fd layer calls `_pread` / `_pwrite`
+    directly (see `io_calls`).
     """
 
+    #: whether reads are possible (False for a handle opened without read)
+    readable: bool = True
     #: whether writes are possible at all (False for archive members)
     writable: bool = False
+    #: the handle belongs to a read-only mount: even its times cannot change
+    readonly: bool = False
+
+    # --- the public calls: the mode checked once ----------------------------------------------
 
     def readinto(self, buf: memoryview, offset: int) -> int:
         """Fill `buf` from `offset`; return the bytes read (0 at or past EOF)."""
-        raise oserror(errno.EBADF)
+        if not self.readable:
+            raise oserror(errno.EBADF)
+        return self._pread(buf, offset)
 
     def write(self, data: memoryview | bytes, offset: int) -> int:
         """Write all of `data` at `offset` (extending with zeros past EOF); return len(data)."""
-        raise oserror(errno.EBADF)
-
-    def stat(self) -> Stat:
-        raise NotImplementedError
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        return self._pwrite(data, offset)
 
     def truncate(self, size: int) -> None:
-        raise oserror(errno.EBADF)
+        if not self.writable:  # Linux says EINVAL for ftruncate; the contract says EBADF
+            raise oserror(errno.EBADF)
+        self._truncate(size)
 
     def allocate(self, offset: int, length: int) -> None:
         """Make sure the file is at least offset+length bytes long (never shrinks it)."""
-        if self.stat().size < offset + length:
-            self.truncate(offset + length)
+        if not self.writable:
+            raise oserror(errno.EBADF)
+        self._allocate(offset, length)
 
     def set_times(self, atim: int | None, mtim: int | None) -> None:
         """Set access/modification times in ns; None leaves that time unchanged."""
+        if self.readonly:
+            raise oserror(errno.EROFS)
+        self._set_times(atim, mtim)
+
+    # --- the primitives a backend writes (called with the mode already checked) -----------------
+
+    def _pread(self, buf: memoryview, offset: int) -> int:
+        raise oserror(errno.EBADF)
+
+    def _pwrite(self, data: memoryview | bytes, offset: int) -> int:
+        raise oserror(errno.EBADF)
+
+    def _truncate(self, size: int) -> None:
+        raise oserror(errno.EBADF)
+
+    def _allocate(self, offset: int, length: int) -> None:
+        if self.stat().size < offset + length:
+            self._truncate(offset + length)
+
+    def _set_times(self, atim: int | None, mtim: int | None) -> None:
         raise oserror(errno.EROFS)
+
+    def stat(self) -> Stat:
+        raise NotImplementedError
 
     def sync(self) -> None:
         """Push written data to durable storage (a no-op where there is none)."""
@@ -101,15 +143,42 @@ class FileHandle:
         """Release the handle; further calls are not made."""
 
 
+def io_calls(handle: FileHandle) -> tuple[Callable[[memoryview, int], int],
+                                           Callable[[memoryview | bytes, int], int]]:
+    """The (read, write) calls the fd layer moves data through, bound once when the fd is
+    made: the handle's primitives `_pread` / `_pwrite`, skipping the mode check, which the
+    fd's rights already made (FD_READ is only granted to a handle opened for reading,
+    FD_WRITE to one opened for writing, and rights never grow). A handle class that
+    implements the public call itself instead of the primitive (written before the
+    primitives existed, or a wrapper binding its inner handle's calls) is called through it."""
+    cls = type(handle)
+    read = handle._pread if cls._pread is not FileHandle._pread else handle.readinto
+    write = handle._pwrite if cls._pwrite is not FileHandle._pwrite else handle.write
+    return read, write
+
+
 class Backend:
-    """One mount's filesystem. Subclasses implement every method below.
+    """One mount's filesystem.
 
     `name` arguments are single entry names (see the module docstring). Operations never
     follow a symlink at `name`; the resolver does that itself.
+
+    The mutating operations are public calls written here once, which answer for the rules
+    every backend shares — a read-only mount refuses every change with EROFS, and `open_file`
+    decides open(2)'s EEXIST/ENOENT/ELOOP/EISDIR (`posix.open_error`) — and then call a
+    primitive the backend writes: `_open_file`, `_mkdir`, `_rmdir`, `_unlink`, `_rename`,
+    `_link`, `_symlink`, `_set_times`, `_set_dir_times`. A primitive is only called on a
+    writable mount (or, for `_open_file`, to open for reading), so a backend writes storage,
+    not permissions. The read-only check comes first, as every backend made it before: a
+    read-only mount answers EROFS before it looks at the entry (wasmtime checks its `Dir`
+    perms the same way, once, before the operation).
     """
 
     #: True when no operation may change anything; writes then raise EROFS.
     readonly: bool = False
+    #: The storage answers open(2)'s own errors itself, in Linux's order (a host directory:
+    #: the kernel does, given O_NOFOLLOW), so `open_file` need not look the entry up first.
+    kernel_open_errors: bool = False
 
     def root(self) -> DirHandle:
         """Handle of the mount's root directory (owned by the backend)."""
@@ -130,8 +199,9 @@ class Backend:
         """Give back a handle returned by `open_dir` or `dup_dir` (never called on `root()`)."""
 
     def dup_dir(self, h: DirHandle) -> DirHandle:
-        """A new handle to the same directory as `h` (released separately)."""
-        raise NotImplementedError
+        """A new handle to the same directory as `h` (released separately). The default
+        shares `h` itself, right for every backend whose `release_dir` does nothing."""
+        return h
 
     def readlink(self, d: DirHandle, name: str) -> str:
         """Target of symlink `name` (EINVAL if it is not a symlink, ENOENT if missing)."""
@@ -149,7 +219,8 @@ class Backend:
         raise NotImplementedError
 
     def set_dir_times(self, h: DirHandle, atim: int | None, mtim: int | None) -> None:
-        raise NotImplementedError
+        self._writable()
+        self._set_dir_times(h, atim, mtim)
 
     def sync_dir(self, h: DirHandle) -> None:
         """Flush the directory (a no-op where there is nothing to flush)."""
@@ -173,37 +244,105 @@ class Backend:
         truncate: empty it (needs write). EISDIR if `name` is a directory, ELOOP if it is a
         symlink, EROFS for any write/create/truncate on a read-only backend.
         """
-        raise NotImplementedError
+        if self.readonly and (write or create or truncate):
+            raise oserror(errno.EROFS, name)
+        kind: int | None = Filetype.UNKNOWN
+        if not self.kernel_open_errors:
+            kind = self._kind(d, name)
+            err = open_error(kind, create=create, exclusive=exclusive)
+            if err is not None:
+                raise oserror(err, name)
+        f = self._open_file(d, name, kind, read=read, write=write, create=create,
+                            exclusive=exclusive, truncate=truncate)
+        if self.readonly:
+            f.readonly = True
+        return f
 
     def mkdir(self, d: DirHandle, name: str) -> None:
         """EEXIST if anything (even a dangling symlink) is at `name`."""
-        raise NotImplementedError
+        self._writable()
+        self._mkdir(d, name)
 
     def rmdir(self, d: DirHandle, name: str) -> None:
         """ENOTEMPTY if not empty, ENOTDIR if not a directory (a symlink is not one)."""
-        raise NotImplementedError
+        self._writable()
+        self._rmdir(d, name)
 
     def unlink(self, d: DirHandle, name: str) -> None:
         """Remove a file or symlink; EISDIR for a directory."""
-        raise NotImplementedError
+        self._writable()
+        self._unlink(d, name)
 
     def rename(self, d1: DirHandle, n1: str, d2: DirHandle, n2: str) -> None:
         """POSIX rename(2): replaces a file or empty directory at the target; ENOTDIR/EISDIR
         on kind mismatch; ENOTEMPTY for a non-empty target directory; EINVAL when moving a
-        directory into itself; a no-op when both name the same entry."""
-        raise NotImplementedError
+        directory into itself; a no-op when both name the same entry (`posix.rename_error`
+        has the table)."""
+        self._writable()
+        self._rename(d1, n1, d2, n2)
 
     def link(self, d1: DirHandle, n1: str, d2: DirHandle, n2: str) -> None:
         """Hard link: `n2` in `d2` becomes another name of entry `n1` in `d1` (not followed).
         EEXIST if `n2` exists, EPERM if `n1` is a directory."""
-        raise NotImplementedError
+        self._writable()
+        self._link(d1, n1, d2, n2)
 
     def symlink(self, target: str, d: DirHandle, name: str) -> None:
         """Create symlink `name` -> `target` (stored verbatim, not checked). EEXIST if taken."""
-        raise NotImplementedError
+        self._writable()
+        self._symlink(target, d, name)
 
     def set_times(self, d: DirHandle, name: str, atim: int | None, mtim: int | None) -> None:
         """Set times of entry `name` itself (a symlink's own times when it is one)."""
+        self._writable()
+        self._set_times(d, name, atim, mtim)
+
+    # --- the rules, once ---------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        """EROFS on a read-only mount: the one read-only check of every mutation."""
+        if self.readonly:
+            raise oserror(errno.EROFS)
+
+    def _kind(self, d: DirHandle, name: str) -> int | None:
+        """The filetype of entry `name` (not followed), None when it is missing."""
+        try:
+            return self.lstat(d, name).filetype
+        except FileNotFoundError:
+            return None
+
+    # --- the primitives a backend writes -------------------------------------------------------
+    # Called only on a writable mount (`_open_file` also to open for reading), after the
+    # shared rules above. `_open_file` gets the `kind` of the entry it was found to be (None:
+    # missing, and then `create` is set; never a directory or a symlink), or UNKNOWN when
+    # the backend has `kernel_open_errors`.
+
+    def _open_file(self, d: DirHandle, name: str, kind: int | None, *, read: bool,
+                   write: bool, create: bool, exclusive: bool, truncate: bool) -> FileHandle:
+        raise NotImplementedError
+
+    def _mkdir(self, d: DirHandle, name: str) -> None:
+        raise NotImplementedError
+
+    def _rmdir(self, d: DirHandle, name: str) -> None:
+        raise NotImplementedError
+
+    def _unlink(self, d: DirHandle, name: str) -> None:
+        raise NotImplementedError
+
+    def _rename(self, d1: DirHandle, n1: str, d2: DirHandle, n2: str) -> None:
+        raise NotImplementedError
+
+    def _link(self, d1: DirHandle, n1: str, d2: DirHandle, n2: str) -> None:
+        raise oserror(errno.ENOTSUP, n2)
+
+    def _symlink(self, target: str, d: DirHandle, name: str) -> None:
+        raise oserror(errno.ENOTSUP, name)
+
+    def _set_times(self, d: DirHandle, name: str, atim: int | None, mtim: int | None) -> None:
+        raise NotImplementedError
+
+    def _set_dir_times(self, h: DirHandle, atim: int | None, mtim: int | None) -> None:
         raise NotImplementedError
 
     # --- resources -----------------------------------------------------------------------------
@@ -269,8 +408,14 @@ def new_device() -> int:
         return next(_devices)
 
 
-def readonly_error() -> OSError:
-    return oserror(errno.EROFS)
+def seconds_to_ns(seconds: float | None) -> int:
+    """Float seconds (PyFS, fsspec, MemoryFS times) as int ns (0 for None). Whole seconds and
+    the fraction are converted apart: `seconds * 1e9` would round 1.25e9 s + 0.25 s to
+    ...249999872 ns."""
+    if seconds is None:
+        return 0
+    whole = math.floor(seconds)
+    return whole * 1_000_000_000 + round((seconds - whole) * 1e9)
 
 
 def filetype_of_mode(mode: int) -> int:

@@ -47,13 +47,12 @@ fsspec is an object-store API more than a POSIX one. What this adapter does abou
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 import posixpath
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -64,9 +63,8 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from ..abi import Filetype
 from ..clocks import RealClock
-from ..posix import open_error, rename_error
-from ..vfs import Backend, Clock, FileHandle, Stat, new_device, oserror
-from .pyfs import seconds_to_ns
+from ..vfs import Backend, Clock, FileHandle, Stat, oserror, seconds_to_ns
+from .pathkeyed import ErrnoTable, PathKeyedBackend, error_translator, rename_check
 
 if TYPE_CHECKING:
     from ..quota import StorageAccount
@@ -82,7 +80,7 @@ SPOOL_MEMORY = 8 << 20
 _READONLY_PROTOCOLS = {"tar", "http", "https", "github", "libarchive", "git"}
 
 # exception class -> errno, for exceptions that carry none (fsspec raises FileNotFoundError(path))
-_ERRNOS: tuple[tuple[type[BaseException], int], ...] = (
+_ERRNOS: ErrnoTable = (
     (FileNotFoundError, errno.ENOENT),
     (FileExistsError, errno.EEXIST),
     (IsADirectoryError, errno.EISDIR),
@@ -93,24 +91,8 @@ _ERRNOS: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
-@contextmanager
-def _fs_errors(what: object = "") -> Iterator[None]:
-    """fsspec's exceptions as errno OSErrors."""
-    try:
-        yield
-    except OSError as e:
-        if e.errno:
-            raise
-        raise oserror(_errno_of(e), what) from e
-    except (NotImplementedError, ValueError) as e:
-        raise oserror(_errno_of(e), what) from e
-
-
-def _errno_of(exc: BaseException) -> int:
-    for kind, code in _ERRNOS:
-        if isinstance(exc, kind):
-            return code
-    return errno.EIO
+#: fsspec's exceptions (and errno-less OSErrors) as errno OSErrors
+_fs_errors = error_translator(_ERRNOS, (NotImplementedError, ValueError))
 
 
 def _to_ns(value: Any) -> int | None:
@@ -318,6 +300,8 @@ class _Shared:
 
 
 class FsspecFile(FileHandle):
+    """A handle of one path's `_Shared` state."""
+
     def __init__(self, shared: _Shared, *, read: bool, write: bool):
         self._shared = shared
         self._closed = False
@@ -325,14 +309,10 @@ class FsspecFile(FileHandle):
         self.writable = write
         shared.refs += 1
 
-    def readinto(self, buf: memoryview, offset: int) -> int:
-        if not self.readable:
-            raise oserror(errno.EBADF)
+    def _pread(self, buf: memoryview, offset: int) -> int:
         return self._shared.readinto(buf, offset)
 
-    def write(self, data: memoryview | bytes, offset: int) -> int:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _pwrite(self, data: memoryview | bytes, offset: int) -> int:
         return self._shared.write(data, offset)
 
     def stat(self) -> Stat:
@@ -345,15 +325,13 @@ class FsspecFile(FileHandle):
         size = shared.size()
         return st if size is None else st._replace(size=size)
 
-    def truncate(self, size: int) -> None:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _truncate(self, size: int) -> None:
         self._shared.truncate(size)
 
-    def set_times(self, atim: int | None, mtim: int | None) -> None:
+    def _set_times(self, atim: int | None, mtim: int | None) -> None:
         if self._shared.path is None:
             raise oserror(errno.ENOENT)
-        self._shared.backend._set_times(self._shared.path, atim, mtim)
+        self._shared.backend._set_path_times(self._shared.path, atim, mtim)
 
     def sync(self) -> None:
         if self.writable:
@@ -368,7 +346,7 @@ class FsspecFile(FileHandle):
 # --- the backend -----------------------------------------------------------------------------------
 
 
-class FsspecBackend(Backend):
+class FsspecBackend(PathKeyedBackend):
     """A mount over fsspec filesystem `fs`, below `root` (a path of that filesystem; its root
     by default). `readonly` defaults to True for read-only filesystems (see the module
     docstring). Directory handles are paths of the filesystem."""
@@ -380,11 +358,9 @@ class FsspecBackend(Backend):
             readonly = _is_readonly(fs)
         self.readonly = readonly
         self._root = fs._strip_protocol(root) if root else fs._strip_protocol("")
-        self._dev = new_device()
+        super().__init__()
         self.storage: StorageAccount | None = None
         self.clock: Clock = RealClock()
-        self._inos: dict[str, int] = {}
-        self._next_ino = itertools.count(1)
         #: path -> [atim, mtim, ctim] in ns, each None where the filesystem's value stands
         self._times: dict[str, list[int | None]] = {}
         self._open: dict[str, _Shared] = {}
@@ -403,10 +379,6 @@ class FsspecBackend(Backend):
         self.clock = clock
 
     # --- helpers ---------------------------------------------------------------------------------
-
-    def _writable(self) -> None:
-        if self.readonly:
-            raise oserror(errno.EROFS)
 
     def _join(self, d: str, name: str) -> str:
         if d in ("", self.fs.root_marker):
@@ -432,12 +404,6 @@ class FsspecBackend(Backend):
             self.fs.invalidate_cache(self._parent(path))
             self.fs.invalidate_cache(path)
 
-    def _ino(self, path: str) -> int:
-        ino = self._inos.get(path)
-        if ino is None:
-            ino = self._inos[path] = next(self._next_ino)
-        return ino
-
     def _stat(self, path: str, info: dict[str, Any] | None = None) -> Stat:
         info = info if info is not None else self._info(path)
         filetype = _filetype(info)
@@ -458,8 +424,7 @@ class FsspecBackend(Backend):
         times = self._times.setdefault(path, [None, None, None])
         times[1] = times[2] = now
 
-    def _set_times(self, path: str, atim: int | None, mtim: int | None) -> None:
-        self._writable()
+    def _set_path_times(self, path: str, atim: int | None, mtim: int | None) -> None:
         self._info(path)  # ENOENT when missing
         times = self._times.setdefault(path, [None, None, None])
         if atim is not None:
@@ -479,22 +444,11 @@ class FsspecBackend(Backend):
             del self._open[shared.path]
         self._last.pop(id(shared), None)
 
-    def _moved(self, src: str, dst: str) -> None:
-        """Carry inode numbers, times and open files from `src` (and below) to `dst`."""
+    def _path_tables(self) -> tuple[dict[str, Any], ...]:
+        return (self._inos, self._times, self._open)
 
-        def renamed(p: str) -> str | None:
-            if p == src:
-                return dst
-            if p.startswith(src + "/"):
-                return dst + p[len(src):]
-            return None
-
-        for table in (self._inos, self._times, self._open):
-            for p in [p for p in table if renamed(p) is not None]:
-                table[renamed(p)] = table.pop(p)  # type: ignore[index]
-        for shared in self._open.values():
-            if shared.path is not None and (new := renamed(shared.path)) is not None:
-                shared.path = new
+    def _path_holders(self) -> Iterable[_Shared]:
+        return list(self._open.values())
 
     def _going(self, path: str) -> None:
         """`path` is about to be removed or replaced: what we knew of it lapses. Its open
@@ -503,10 +457,7 @@ class FsspecBackend(Backend):
         if shared is not None:
             shared.writable_spool()
             self._last[id(shared)] = self._stat(path)
-            del self._open[path]
-            shared.path = None
-        self._inos.pop(path, None)
-        self._times.pop(path, None)
+        self._forget(path)
 
     def _keep_dir(self, path: str) -> None:
         """Recreate directory `path` if removing its last entry made it vanish (object
@@ -534,9 +485,6 @@ class FsspecBackend(Backend):
             raise oserror(errno.ENOTDIR, path)
         return path
 
-    def dup_dir(self, h: str) -> str:
-        return h
-
     def readlink(self, d: str, name: str) -> str:
         self._info(self._join(d, name))  # ENOENT when missing
         raise oserror(errno.EINVAL, name)  # nothing here is a symlink
@@ -560,28 +508,25 @@ class FsspecBackend(Backend):
             out.append((name, self._ino(self._join(h, name)), _filetype(info)))
         return out
 
-    def set_dir_times(self, h: str, atim: int | None, mtim: int | None) -> None:
-        self._set_times(h, atim, mtim)
+    def _set_dir_times(self, h: str, atim: int | None, mtim: int | None) -> None:
+        self._set_path_times(h, atim, mtim)
 
     # --- entries ---------------------------------------------------------------------------------
 
-    def open_file(self, d: str, name: str, *, read: bool, write: bool, create: bool = False,
-                  exclusive: bool = False, truncate: bool = False) -> FsspecFile:
-        if write or create or truncate:
-            self._writable()
+    def _kind(self, d: str, name: str) -> int | None:
+        info = self._info_or_none(self._join(d, name))
+        return None if info is None else _filetype(info)
+
+    def _open_file(self, d: str, name: str, kind: int | None, *, read: bool, write: bool,
+                   create: bool, exclusive: bool, truncate: bool) -> FsspecFile:
         path = self._join(d, name)
-        info = self._info_or_none(path)
-        err = open_error(None if info is None else _filetype(info), create=create,
-                         exclusive=exclusive)
-        if err is not None:
-            raise oserror(err, path)
-        if info is None:
+        if kind is None:
             with _fs_errors(path), self.fs.open(path, "wb"):
                 pass  # the file exists from now on, as after open(2) with O_CREAT
             self._invalidate(path)
             self._touch(path)
             self._touch(d)
-        elif _filetype(info) != Filetype.REGULAR_FILE:
+        elif kind != Filetype.REGULAR_FILE:
             raise oserror(errno.ENOTSUP, path)
         shared = self._shared(path)
         handle = FsspecFile(shared, read=read, write=write)
@@ -593,8 +538,7 @@ class FsspecBackend(Backend):
                 raise
         return handle
 
-    def mkdir(self, d: str, name: str) -> None:
-        self._writable()
+    def _mkdir(self, d: str, name: str) -> None:
         path = self._join(d, name)
         if self._info_or_none(path) is not None:
             raise oserror(errno.EEXIST, path)
@@ -604,8 +548,7 @@ class FsspecBackend(Backend):
         self._touch(path)
         self._touch(d)
 
-    def rmdir(self, d: str, name: str) -> None:
-        self._writable()
+    def _rmdir(self, d: str, name: str) -> None:
         path = self._join(d, name)
         if _filetype(self._info(path)) != Filetype.DIRECTORY:
             raise oserror(errno.ENOTDIR, path)
@@ -617,8 +560,7 @@ class FsspecBackend(Backend):
         self._going(path)
         self._keep_dir(d)
 
-    def unlink(self, d: str, name: str) -> None:
-        self._writable()
+    def _unlink(self, d: str, name: str) -> None:
         path = self._join(d, name)
         if _filetype(self._info(path)) == Filetype.DIRECTORY:
             raise oserror(errno.EISDIR, path)
@@ -628,20 +570,15 @@ class FsspecBackend(Backend):
         self._invalidate(path)
         self._keep_dir(d)
 
-    def rename(self, d1: str, n1: str, d2: str, n2: str) -> None:
-        self._writable()
+    def _rename(self, d1: str, n1: str, d2: str, n2: str) -> None:
         src, dst = self._join(d1, n1), self._join(d2, n2)
         src_is_dir = _filetype(self._info(src)) == Filetype.DIRECTORY
         if src == dst:
             return
         target = self._info_or_none(dst)
         # POSIX's cases first
-        err = rename_error(src_is_dir, None if target is None else _filetype(target),
-                           dst_is_empty=lambda: self._is_empty(dst),
-                           src_contains_dst_dir=dst.startswith(src + "/"),
-                           dst_contains_src_dir=src.startswith(dst + "/"))
-        if err is not None:
-            raise oserror(err, dst)
+        rename_check(src, dst, src_is_dir, None if target is None else _filetype(target),
+                     lambda: self._is_empty(dst))
         shared = self._open.get(src)
         if shared is not None:
             shared.flush()  # the move copies what the filesystem holds
@@ -660,16 +597,8 @@ class FsspecBackend(Backend):
         self._keep_dir(d1)
         self._touch(d2)
 
-    def link(self, d1: str, n1: str, d2: str, n2: str) -> None:
-        self._writable()
-        raise oserror(errno.ENOTSUP, n2)  # fsspec has no hard links
-
-    def symlink(self, target: str, d: str, name: str) -> None:
-        self._writable()
-        raise oserror(errno.ENOTSUP, name)  # fsspec cannot make symlinks
-
-    def set_times(self, d: str, name: str, atim: int | None, mtim: int | None) -> None:
-        self._set_times(self._join(d, name), atim, mtim)
+    def _set_times(self, d: str, name: str, atim: int | None, mtim: int | None) -> None:
+        self._set_path_times(self._join(d, name), atim, mtim)
 
     # --- lifetime ------------------------------------------------------------------------------
 

@@ -52,22 +52,20 @@ def _times(atim: int | None, mtim: int | None, current: os.stat_result) -> tuple
 
 
 class HostFile(FileHandle):
-    """A regular file open on the host; offsets are explicit, so the fd offset is unused."""
+    """A regular file open on the host; offsets are explicit, so the fd offset is unused.
+    (`readable` stays True: a write-only fd refuses reads itself, with EBADF.)"""
 
-    __slots__ = ("fd", "writable", "_readonly")
+    __slots__ = ("fd", "writable")
 
-    def __init__(self, fd: int, writable: bool, readonly: bool) -> None:
+    def __init__(self, fd: int, writable: bool) -> None:
         self.fd = fd
         self.writable = writable
-        self._readonly = readonly
 
-    def readinto(self, buf: memoryview, offset: int) -> int:
+    def _pread(self, buf: memoryview, offset: int) -> int:
         # One preadv straight into the caller's buffer; a short read is a valid answer.
         return os.preadv(self.fd, [buf], offset)
 
-    def write(self, data: memoryview | bytes, offset: int) -> int:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _pwrite(self, data: memoryview | bytes, offset: int) -> int:
         view = memoryview(data)
         total = len(view)
         done = 0
@@ -81,25 +79,19 @@ class HostFile(FileHandle):
     def stat(self) -> Stat:
         return _stat(os.fstat(self.fd))
 
-    def truncate(self, size: int) -> None:
-        if not self.writable:  # Linux says EINVAL here; keep the contract's EBADF
-            raise oserror(errno.EBADF)
+    def _truncate(self, size: int) -> None:
         os.ftruncate(self.fd, size)
 
-    def allocate(self, offset: int, length: int) -> None:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _allocate(self, offset: int, length: int) -> None:
         try:
             os.posix_fallocate(self.fd, offset, length)
         except OSError as e:
             # length 0 gives EINVAL, and some filesystems cannot preallocate at all.
             if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
                 raise
-            super().allocate(offset, length)
+            super()._allocate(offset, length)
 
-    def set_times(self, atim: int | None, mtim: int | None) -> None:
-        if self._readonly:
-            raise oserror(errno.EROFS)
+    def _set_times(self, atim: int | None, mtim: int | None) -> None:
         if atim is None and mtim is None:
             return
         os.utime(self.fd, ns=_times(atim, mtim, os.fstat(self.fd)))
@@ -116,6 +108,10 @@ class HostFile(FileHandle):
 class HostDirBackend(Backend):
     """Serve host directory `root`; directory handles are fds (ints)."""
 
+    # open(2) itself answers ELOOP (O_NOFOLLOW), EEXIST (O_EXCL), ENOENT and EISDIR, in
+    # Linux's order: asking first would cost a syscall per open and tell nothing new.
+    kernel_open_errors = True
+
     def __init__(self, root: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.readonly = readonly
         self._root = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -124,10 +120,6 @@ class HostDirBackend(Backend):
     def from_osfs(cls, osfs: Any, *, readonly: bool = False) -> HostDirBackend:
         """Serve a PyFilesystem2 `OSFS` securely (OSFS itself joins paths and follows links)."""
         return cls(osfs.getsyspath("/"), readonly=readonly)
-
-    def _writing(self) -> None:
-        if self.readonly:
-            raise oserror(errno.EROFS)
 
     def root(self) -> int:
         if self._root < 0:
@@ -145,7 +137,7 @@ class HostDirBackend(Backend):
     def release_dir(self, h: int) -> None:
         os.close(h)
 
-    def dup_dir(self, h: int) -> int:
+    def dup_dir(self, h: int) -> int:  # an fd: each handle is released (closed) on its own
         # The dup shares its offset with `h`; harmless, since listdir rewinds before reading.
         return os.dup(h)
 
@@ -179,8 +171,7 @@ class HostDirBackend(Backend):
                 out.append((e.name, e.inode(), ftype))
         return out
 
-    def set_dir_times(self, h: int, atim: int | None, mtim: int | None) -> None:
-        self._writing()
+    def _set_dir_times(self, h: int, atim: int | None, mtim: int | None) -> None:
         if atim is None and mtim is None:
             return
         os.utime(h, ns=_times(atim, mtim, os.fstat(h)))
@@ -195,20 +186,9 @@ class HostDirBackend(Backend):
 
     # --- entries -------------------------------------------------------------------------
 
-    def open_file(
-        self,
-        d: int,
-        name: str,
-        *,
-        read: bool,
-        write: bool,
-        create: bool = False,
-        exclusive: bool = False,
-        truncate: bool = False,
-    ) -> HostFile:
+    def _open_file(self, d: int, name: str, kind: int | None, *, read: bool, write: bool,
+                   create: bool, exclusive: bool, truncate: bool) -> HostFile:
         _check(name)
-        if write or create or truncate:
-            self._writing()
         # Neither read nor write is legal in WASI (an fd for fstat only): open it O_RDONLY.
         flags = _FILE_FLAGS | (os.O_RDWR if read and write else os.O_WRONLY if write else os.O_RDONLY)
         if create:
@@ -218,7 +198,8 @@ class HostDirBackend(Backend):
         fd = os.open(name, flags, 0o666, dir_fd=d)
         try:
             mode = os.fstat(fd).st_mode
-            # A read-only open of a directory succeeds on the host; the contract wants EISDIR.
+            # A read-only open of a directory succeeds on the host; open(2) of a file wants
+            # EISDIR.
             if st.S_ISDIR(mode):
                 raise oserror(errno.EISDIR, name)
             if not st.S_ISREG(mode):
@@ -226,18 +207,15 @@ class HostDirBackend(Backend):
         except BaseException:
             os.close(fd)
             raise
-        return HostFile(fd, write, self.readonly)
+        return HostFile(fd, write)
 
-    def mkdir(self, d: int, name: str) -> None:
-        self._writing()
+    def _mkdir(self, d: int, name: str) -> None:
         os.mkdir(_check(name), dir_fd=d)
 
-    def rmdir(self, d: int, name: str) -> None:
-        self._writing()
+    def _rmdir(self, d: int, name: str) -> None:
         os.rmdir(_check(name), dir_fd=d)
 
-    def unlink(self, d: int, name: str) -> None:
-        self._writing()
+    def _unlink(self, d: int, name: str) -> None:
         try:
             os.unlink(_check(name), dir_fd=d)
         except PermissionError as e:
@@ -248,22 +226,18 @@ class HostDirBackend(Backend):
                 raise oserror(errno.EISDIR, name) from None
             raise
 
-    def rename(self, d1: int, n1: str, d2: int, n2: str) -> None:
-        self._writing()
+    def _rename(self, d1: int, n1: str, d2: int, n2: str) -> None:
         os.rename(_check(n1), _check(n2), src_dir_fd=d1, dst_dir_fd=d2)
 
-    def link(self, d1: int, n1: str, d2: int, n2: str) -> None:
-        self._writing()
+    def _link(self, d1: int, n1: str, d2: int, n2: str) -> None:
         os.link(_check(n1), _check(n2), src_dir_fd=d1, dst_dir_fd=d2, follow_symlinks=False)
 
-    def symlink(self, target: str, d: int, name: str) -> None:
-        self._writing()
+    def _symlink(self, target: str, d: int, name: str) -> None:
         if "\0" in target:  # os.symlink would raise ValueError, which is no errno
             raise oserror(errno.EINVAL, target)
         os.symlink(target, _check(name), dir_fd=d)
 
-    def set_times(self, d: int, name: str, atim: int | None, mtim: int | None) -> None:
-        self._writing()
+    def _set_times(self, d: int, name: str, atim: int | None, mtim: int | None) -> None:
         _check(name)
         current = os.stat(name, dir_fd=d, follow_symlinks=False)  # also ENOENT when missing
         if atim is None and mtim is None:

@@ -55,9 +55,8 @@ from fs.memoryfs import MemoryFS, _DirEntry
 
 from ..abi import Filetype
 from ..clocks import RealClock
-from ..posix import open_error, rename_error
-from ..vfs import Backend, Clock, FileHandle, Stat, new_device, oserror
-from .pyfs import seconds_to_ns
+from ..posix import rename_error
+from ..vfs import Backend, Clock, FileHandle, Stat, new_device, oserror, seconds_to_ns
 
 if TYPE_CHECKING:
     from ..quota import StorageAccount
@@ -379,15 +378,12 @@ class MemoryFile(FileHandle):
         self._entry = entry
         self._bio = entry._bytes_file
         self._lock = entry.lock
-        self._readonly = backend.readonly
         self._closed = False
         self.readable = read
         self.writable = write
         entry._vfswasi_opens = getattr(entry, "_vfswasi_opens", 0) + 1
 
-    def readinto(self, buf: memoryview, offset: int) -> int:
-        if not self.readable:
-            raise oserror(errno.EBADF)
+    def _pread(self, buf: memoryview, offset: int) -> int:
         bio = self._bio
         with self._lock:
             # BytesIO.seek accepts any offset past EOF, then readinto returns 0; only offsets
@@ -397,9 +393,7 @@ class MemoryFile(FileHandle):
             bio.seek(offset)
             return bio.readinto(buf)
 
-    def write(self, data: memoryview | bytes, offset: int) -> int:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _pwrite(self, data: memoryview | bytes, offset: int) -> int:
         backend = self._backend
         with self._lock:
             n = _charged_write(backend.storage, self._bio, data, offset)
@@ -409,18 +403,14 @@ class MemoryFile(FileHandle):
     def stat(self) -> Stat:
         return _stat(self._entry, self._backend._dev, self._backend._inos)
 
-    def truncate(self, size: int) -> None:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _truncate(self, size: int) -> None:
         backend = self._backend
         with self._lock:
             _charged_resize(backend.storage, self._bio, size)
             # Linux's ftruncate updates the times even when the size stays the same
             _modified(self._entry, backend._now())
 
-    def allocate(self, offset: int, length: int) -> None:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _allocate(self, offset: int, length: int) -> None:
         _check_size(offset + length)
         backend = self._backend
         with self._lock:
@@ -428,9 +418,7 @@ class MemoryFile(FileHandle):
                 _charged_resize(backend.storage, self._bio, offset + length)
                 _modified(self._entry, backend._now())
 
-    def set_times(self, atim: int | None, mtim: int | None) -> None:
-        if self._readonly:
-            raise oserror(errno.EROFS)
+    def _set_times(self, atim: int | None, mtim: int | None) -> None:
         _set_times(self._entry, atim, mtim, self._backend._now())
 
     def close(self) -> None:
@@ -497,10 +485,6 @@ class MemoryBackend(Backend):
             self._root._vfswasi_ctim = now
 
     # --- helpers ---------------------------------------------------------------------------------
-
-    def _writable(self) -> None:
-        if self.readonly:
-            raise oserror(errno.EROFS)
 
     @staticmethod
     def _entry(d: _DirEntry, name: str) -> _DirEntry:
@@ -613,9 +597,6 @@ class MemoryBackend(Backend):
         entry._vfswasi_parent = d
         return entry
 
-    def dup_dir(self, h: _DirEntry) -> _DirEntry:
-        return h  # a handle is a plain reference: nothing to release, so sharing it is safe
-
     def readlink(self, d: _DirEntry, name: str) -> str:
         entry = self._entry(d, name)
         if not _is_symlink(entry):
@@ -632,36 +613,23 @@ class MemoryBackend(Backend):
         with self._lock:
             return [(name, _ino(e, inos), _filetype(e)) for name, e in h._dir.items()]
 
-    def set_dir_times(self, h: _DirEntry, atim: int | None, mtim: int | None) -> None:
-        self._writable()
+    def _set_dir_times(self, h: _DirEntry, atim: int | None, mtim: int | None) -> None:
         _set_times(h, atim, mtim, self._now())
 
     # --- entries ---------------------------------------------------------------------------------
 
-    def open_file(
-        self,
-        d: _DirEntry,
-        name: str,
-        *,
-        read: bool,
-        write: bool,
-        create: bool = False,
-        exclusive: bool = False,
-        truncate: bool = False,
-    ) -> MemoryFile:
-        if write or create or truncate:
-            self._writable()
+    def _kind(self, d: _DirEntry, name: str) -> int | None:
+        entry = d._dir.get(name)
+        return None if entry is None else _filetype(entry)
+
+    def _open_file(self, d: _DirEntry, name: str, kind: int | None, *, read: bool, write: bool,
+                   create: bool, exclusive: bool, truncate: bool) -> MemoryFile:
         with self._lock:
             entry = d._dir.get(name)
             if entry is None:
-                if not create:
-                    raise oserror(errno.ENOENT, name)
                 self._free_name(d, name)
                 entry = self._new_entry(d, name, ResourceType.file, self._now())
             else:
-                err = open_error(_filetype(entry), create=create, exclusive=exclusive)
-                if err is not None:
-                    raise oserror(err, name)
                 if truncate:
                     with entry.lock:
                         # the same BytesIO, emptied: others share it
@@ -669,14 +637,12 @@ class MemoryBackend(Backend):
                         _modified(entry, self._now())
             return MemoryFile(self, entry, read=read, write=write)
 
-    def mkdir(self, d: _DirEntry, name: str) -> None:
-        self._writable()
+    def _mkdir(self, d: _DirEntry, name: str) -> None:
         with self._lock:
             self._free_name(d, name)
             self._new_entry(d, name, ResourceType.directory, self._now())
 
-    def rmdir(self, d: _DirEntry, name: str) -> None:
-        self._writable()
+    def _rmdir(self, d: _DirEntry, name: str) -> None:
         with self._lock:
             entry = self._entry(d, name)
             if not entry.is_dir:  # a symlink to a directory is not one either
@@ -688,8 +654,7 @@ class MemoryBackend(Backend):
             self._drop(entry, now)
             _modified(d, now)
 
-    def unlink(self, d: _DirEntry, name: str) -> None:
-        self._writable()
+    def _unlink(self, d: _DirEntry, name: str) -> None:
         with self._lock:
             entry = self._entry(d, name)
             if entry.is_dir:
@@ -699,8 +664,7 @@ class MemoryBackend(Backend):
             self._drop(entry, now)
             _modified(d, now)
 
-    def rename(self, d1: _DirEntry, n1: str, d2: _DirEntry, n2: str) -> None:
-        self._writable()
+    def _rename(self, d1: _DirEntry, n1: str, d2: _DirEntry, n2: str) -> None:
         with self._lock:
             src = self._entry(d1, n1)
             dst = d2._dir.get(n2)
@@ -727,8 +691,7 @@ class MemoryBackend(Backend):
             _modified(d1, now)
             _modified(d2, now)
 
-    def link(self, d1: _DirEntry, n1: str, d2: _DirEntry, n2: str) -> None:
-        self._writable()
+    def _link(self, d1: _DirEntry, n1: str, d2: _DirEntry, n2: str) -> None:
         with self._lock:
             src = self._entry(d1, n1)
             self._free_name(d2, n2)  # EEXIST before EPERM, as Linux
@@ -742,8 +705,7 @@ class MemoryBackend(Backend):
             _changed(src, now)
             _modified(d2, now)
 
-    def symlink(self, target: str, d: _DirEntry, name: str) -> None:
-        self._writable()
+    def _symlink(self, target: str, d: _DirEntry, name: str) -> None:
         data = _target_bytes(target)
         with self._lock:
             self._free_name(d, name)
@@ -753,6 +715,5 @@ class MemoryBackend(Backend):
             # what a Python user reading the entry through MemoryFS sees
             entry._bytes_file.write(data)
 
-    def set_times(self, d: _DirEntry, name: str, atim: int | None, mtim: int | None) -> None:
-        self._writable()
+    def _set_times(self, d: _DirEntry, name: str, atim: int | None, mtim: int | None) -> None:
         _set_times(self._entry(d, name), atim, mtim, self._now())

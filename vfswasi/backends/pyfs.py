@@ -26,14 +26,11 @@ from __future__ import annotations
 
 import errno
 import io
-import itertools
-import math
 import os
 import posixpath
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import BinaryIO
+from collections.abc import Iterable
+from typing import Any, BinaryIO
 
 from fs import errors
 from fs.base import FS
@@ -42,11 +39,11 @@ from fs.info import Info
 from fs.path import join
 
 from ..abi import Filetype
-from ..posix import open_error, rename_error
-from ..vfs import Backend, FileHandle, Stat, new_device, oserror
+from ..vfs import FileHandle, Stat, oserror, seconds_to_ns
+from .pathkeyed import ErrnoTable, PathKeyedBackend, errno_of, error_translator, rename_check
 
 # First match wins, so subclasses come before their bases.
-_ERRNOS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
+_ERRNOS: ErrnoTable = (
     (errors.ResourceNotFound, errno.ENOENT),
     (errors.DirectoryExpected, errno.ENOTDIR),
     (errors.FileExpected, errno.EISDIR),
@@ -61,33 +58,22 @@ _ERRNOS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int]
     (errors.IllegalBackReference, errno.EPERM),
     ((errors.PathError, errors.ResourceInvalid), errno.EINVAL),
     (errors.FilesystemClosed, errno.EBADF),
+    (io.UnsupportedOperation, errno.ENOTSUP),  # e.g. writing a read-only archive member
 )
 
 
-def _errno_of(exc: BaseException) -> int:
-    for kinds, code in _ERRNOS:
-        if isinstance(exc, kinds):
-            return code
+def _cause(exc: BaseException) -> int | None:
     # OSFS keeps the OSError it translated; its errno is more precise than a generic EIO
     cause = getattr(exc, "exc", None)
-    if isinstance(cause, OSError) and cause.errno:
-        return cause.errno
-    return errno.EIO
+    return cause.errno if isinstance(cause, OSError) else None
 
 
-@contextmanager
-def _fs_errors(what: object = "") -> Iterator[None]:
-    """Turn PyFS exceptions (and errno-less OSErrors from file objects) into errno OSErrors."""
-    try:
-        yield
-    except (errors.FSError, errors.IllegalBackReference) as e:
-        raise oserror(_errno_of(e), what) from e
-    except io.UnsupportedOperation as e:  # e.g. writing a read-only archive member
-        raise oserror(errno.ENOTSUP, what) from e
-    except OSError as e:
-        if not e.errno:
-            raise oserror(errno.EIO, what) from e
-        raise
+def _errno_of(exc: BaseException) -> int:
+    return errno_of(_ERRNOS, exc, _cause)
+
+
+#: PyFS exceptions (and errno-less OSErrors from file objects) as errno OSErrors
+_fs_errors = error_translator(_ERRNOS, (errors.FSError, errors.IllegalBackReference), _cause)
 
 
 _FILETYPES = {
@@ -117,27 +103,6 @@ def _filetype(info: Info) -> int:
     return ft
 
 
-def seconds_to_ns(seconds: float | None) -> int:
-    """PyFS's float seconds as int ns (0 for None). Whole seconds and the fraction are
-    converted apart: `seconds * 1e9` would round 1.25e9 s + 0.25 s to ...249999872 ns."""
-    if seconds is None:
-        return 0
-    whole = math.floor(seconds)
-    return whole * 1_000_000_000 + round((seconds - whole) * 1e9)
-
-
-class _Known:
-    """What the backend remembers about a path for its lifetime."""
-
-    __slots__ = ("ino", "exact")
-
-    def __init__(self, ino: int):
-        self.ino = ino
-        #: details key -> (the float the FS reports, the ns time we set it to): PyFS keeps
-        #: float seconds, so a time we set is served exactly while the FS still reports it
-        self.exact: dict[str, tuple[float, int]] = {}
-
-
 class _Entry:
     """What one lookup learnt about a path."""
 
@@ -161,7 +126,7 @@ class PyFSFile(FileHandle):
         self.path: str | None = path
         self._f = f
         self._pos: int | None = 0  # where `f` is; None when unknown (skips redundant seeks)
-        self._ino = backend._known(path).ino
+        self._ino = backend._ino(path)
         self._last = backend._stat(path)  # served after an unlink
         self._wrote = False  # whether the FS's idea of the size may lag behind ours
         self.readable = read
@@ -185,9 +150,7 @@ class PyFSFile(FileHandle):
             self._pos = None if self._pos is None else self._pos + n
         return size
 
-    def readinto(self, buf: memoryview, offset: int) -> int:
-        if not self.readable:
-            raise oserror(errno.EBADF)
+    def _pread(self, buf: memoryview, offset: int) -> int:
         with _fs_errors(self.path or ""):
             try:
                 if self._pos != offset:
@@ -208,9 +171,7 @@ class PyFSFile(FileHandle):
                 self._pos = None
                 raise
 
-    def write(self, data: memoryview | bytes, offset: int) -> int:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _pwrite(self, data: memoryview | bytes, offset: int) -> int:
         with _fs_errors(self.path or ""):
             try:
                 if self._pos != offset:
@@ -244,9 +205,7 @@ class PyFSFile(FileHandle):
             st = st._replace(size=self._size())
         return st
 
-    def truncate(self, size: int) -> None:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _truncate(self, size: int) -> None:
         with _fs_errors(self.path or ""):
             self._pos = None
             self._wrote = True
@@ -262,16 +221,14 @@ class PyFSFile(FileHandle):
             self._write_all(_ZEROS[:chunk])
             end += chunk
 
-    def allocate(self, offset: int, length: int) -> None:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _allocate(self, offset: int, length: int) -> None:
         if self._size() < offset + length:
-            self.truncate(offset + length)
+            self._truncate(offset + length)
 
-    def set_times(self, atim: int | None, mtim: int | None) -> None:
+    def _set_times(self, atim: int | None, mtim: int | None) -> None:
         if self.path is None:
             raise oserror(errno.ENOENT)  # PyFS can only set times by path
-        self._backend._set_times(self.path, atim, mtim)
+        self._backend._set_path_times(self.path, atim, mtim)
 
     def sync(self) -> None:
         if not self.writable:
@@ -293,7 +250,7 @@ class PyFSFile(FileHandle):
 # --- the backend ----------------------------------------------------------------------------------
 
 
-class PyFSBackend(Backend):
+class PyFSBackend(PathKeyedBackend):
     """A mount over `filesystem`, exposed as `.fs`. `readonly` defaults to the filesystem's
     own "read_only" meta (archives, WrapReadOnly)."""
 
@@ -302,25 +259,16 @@ class PyFSBackend(Backend):
         if readonly is None:
             readonly = bool(filesystem.getmeta().get("read_only", False))
         self.readonly = readonly
-        self._dev = new_device()
-        self._paths: dict[str, _Known] = {}
-        self._next_ino = itertools.count(1)
+        super().__init__()
+        #: path -> {details key: (the float the FS reports, the ns time we set it to)}: PyFS
+        #: keeps float seconds, so a time we set is served exactly while the FS reports it
+        self._exact: dict[str, dict[str, tuple[float, int]]] = {}
         self._files: weakref.WeakSet[PyFSFile] = weakref.WeakSet()
 
     def root(self) -> str:
         return "/"
 
     # --- helpers ---------------------------------------------------------------------------------
-
-    def _writable(self) -> None:
-        if self.readonly:
-            raise oserror(errno.EROFS)
-
-    def _known(self, path: str) -> _Known:
-        known = self._paths.get(path)
-        if known is None:
-            known = self._paths[path] = _Known(next(self._next_ino))
-        return known
 
     def _lookup(self, path: str) -> _Entry:
         with _fs_errors(path):
@@ -351,11 +299,11 @@ class PyFSBackend(Backend):
             size = len(entry.target.encode("utf-8", "surrogateescape"))
         else:
             size = get("details", "size") or 0
-        known = self._known(path)
+        known = self._exact.get(path, {})
 
         def ns(key: str) -> int:
             seconds = get("details", key)
-            exact = known.exact.get(key)
+            exact = known.get(key)
             return exact[1] if exact is not None and exact[0] == seconds else seconds_to_ns(seconds)
 
         mtim = ns("modified")
@@ -364,7 +312,7 @@ class PyFSBackend(Backend):
         changed = get("details", "metadata_changed")
         return Stat(
             self._dev,
-            known.ino,
+            self._ino(path),
             entry.filetype,
             2 if entry.filetype == Filetype.DIRECTORY else 1,  # PyFS has no link counts
             size,
@@ -381,8 +329,7 @@ class PyFSBackend(Backend):
                 return None
             raise
 
-    def _set_times(self, path: str, atim: int | None, mtim: int | None) -> None:
-        self._writable()
+    def _set_path_times(self, path: str, atim: int | None, mtim: int | None) -> None:
         # some filesystems (OSFS) set both times at once: fill in the unchanged one
         st = self._stat(path)  # (and ENOENT when missing)
         atim = st.atim if atim is None else atim
@@ -394,34 +341,20 @@ class PyFSBackend(Backend):
                 # it exists (we just looked): the FS cannot set times there (MemoryFS's root)
                 raise oserror(errno.ENOTSUP, path) from None
             details = self.fs.getinfo(path, namespaces=["details"]).raw.get("details", {})
-        exact = self._known(path).exact
+        exact = self._exact.setdefault(path, {})
         for key, ns in (("accessed", atim), ("modified", mtim)):
             if details.get(key) is not None:
                 exact[key] = (details[key], ns)
 
-    def _moved(self, src: str, dst: str) -> None:
-        """Carry what we know (inode numbers, exact times) and open files' paths from `src`
-        (and below) to `dst`."""
+    def _kind(self, d: str, name: str) -> int | None:
+        entry = self._exists(join(d, name))
+        return None if entry is None else entry.filetype
 
-        def renamed(p: str) -> str | None:
-            if p == src:
-                return dst
-            if p.startswith(src + "/"):
-                return dst + p[len(src) :]
-            return None
+    def _path_tables(self) -> tuple[dict[str, Any], ...]:
+        return (self._inos, self._exact)
 
-        for p in [p for p in self._paths if renamed(p) is not None]:
-            self._paths[renamed(p)] = self._paths.pop(p)  # type: ignore[index]
-        for f in list(self._files):
-            if f.path is not None and (new := renamed(f.path)) is not None:
-                f.path = new
-
-    def _forget(self, path: str) -> None:
-        """`path` is gone: what we knew of it lapses, its open files become nameless."""
-        self._paths.pop(path, None)
-        for f in list(self._files):
-            if f.path == path:
-                f.path = None
+    def _path_holders(self) -> Iterable[PyFSFile]:
+        return list(self._files)
 
     # --- walking --------------------------------------------------------------------------------
 
@@ -436,9 +369,6 @@ class PyFSBackend(Backend):
         if entry.filetype != Filetype.DIRECTORY:
             raise oserror(errno.ENOTDIR, path)
         return path
-
-    def dup_dir(self, h: str) -> str:
-        return h  # a path: nothing to release, so sharing it is safe
 
     def readlink(self, d: str, name: str) -> str:
         path = join(d, name)
@@ -455,33 +385,17 @@ class PyFSBackend(Backend):
     def listdir(self, h: str) -> list[tuple[str, int, int]]:
         with _fs_errors(h):
             infos = list(self.fs.scandir(h, namespaces=_NAMESPACES))
-        return [(i.name, self._known(join(h, i.name)).ino, _filetype(i)) for i in infos]
+        return [(i.name, self._ino(join(h, i.name)), _filetype(i)) for i in infos]
 
-    def set_dir_times(self, h: str, atim: int | None, mtim: int | None) -> None:
-        self._set_times(h, atim, mtim)
+    def _set_dir_times(self, h: str, atim: int | None, mtim: int | None) -> None:
+        self._set_path_times(h, atim, mtim)
 
     # --- entries ---------------------------------------------------------------------------------
 
-    def open_file(
-        self,
-        d: str,
-        name: str,
-        *,
-        read: bool,
-        write: bool,
-        create: bool = False,
-        exclusive: bool = False,
-        truncate: bool = False,
-    ) -> PyFSFile:
-        if write or create or truncate:
-            self._writable()
+    def _open_file(self, d: str, name: str, kind: int | None, *, read: bool, write: bool,
+                   create: bool, exclusive: bool, truncate: bool) -> PyFSFile:
         path = join(d, name)
-        entry = self._exists(path)
-        err = open_error(None if entry is None else entry.filetype, create=create,
-                         exclusive=exclusive)
-        if err is not None:
-            raise oserror(err, path)
-        if entry is None:
+        if kind is None:
             mode = "x"  # exclusive even when not asked: it was missing a moment ago
         else:
             mode = "w" if truncate else "r"
@@ -501,14 +415,12 @@ class PyFSBackend(Backend):
         self._files.add(handle)
         return handle
 
-    def mkdir(self, d: str, name: str) -> None:
-        self._writable()
+    def _mkdir(self, d: str, name: str) -> None:
         path = join(d, name)
         with _fs_errors(path):
             self.fs.makedir(path)  # DirectoryExists for anything already there
 
-    def rmdir(self, d: str, name: str) -> None:
-        self._writable()
+    def _rmdir(self, d: str, name: str) -> None:
         path = join(d, name)
         if self._lookup(path).filetype != Filetype.DIRECTORY:
             raise oserror(errno.ENOTDIR, path)
@@ -516,8 +428,7 @@ class PyFSBackend(Backend):
             self.fs.removedir(path)
         self._forget(path)
 
-    def unlink(self, d: str, name: str) -> None:
-        self._writable()
+    def _unlink(self, d: str, name: str) -> None:
         path = join(d, name)
         if self._lookup(path).filetype == Filetype.DIRECTORY:
             raise oserror(errno.EISDIR, path)
@@ -525,8 +436,7 @@ class PyFSBackend(Backend):
             self.fs.remove(path)
         self._forget(path)
 
-    def rename(self, d1: str, n1: str, d2: str, n2: str) -> None:
-        self._writable()
+    def _rename(self, d1: str, n1: str, d2: str, n2: str) -> None:
         src, dst = join(d1, n1), join(d2, n2)
         src_is_dir = self._lookup(src).filetype == Filetype.DIRECTORY
         if src == dst:
@@ -538,12 +448,8 @@ class PyFSBackend(Backend):
                 return self.fs.isempty(dst)
 
         # PyFS's move/movedir differ from rename(2): decide the POSIX cases first
-        err = rename_error(src_is_dir, None if target is None else target.filetype,
-                           dst_is_empty=dst_is_empty,
-                           src_contains_dst_dir=dst.startswith(src + "/"),
-                           dst_contains_src_dir=src.startswith(dst + "/"))
-        if err is not None:
-            raise oserror(err, dst)
+        rename_check(src, dst, src_is_dir, None if target is None else target.filetype,
+                     dst_is_empty)
         with _fs_errors(dst):
             if not self._host_rename(src, dst):
                 if src_is_dir:
@@ -566,16 +472,8 @@ class PyFSBackend(Backend):
         os.replace(sys_src, sys_dst)
         return True
 
-    def link(self, d1: str, n1: str, d2: str, n2: str) -> None:
-        self._writable()
-        raise oserror(errno.ENOTSUP, join(d2, n2))  # PyFS cannot make hard links
-
-    def symlink(self, target: str, d: str, name: str) -> None:
-        self._writable()
-        raise oserror(errno.ENOTSUP, join(d, name))  # PyFS cannot make symlinks
-
-    def set_times(self, d: str, name: str, atim: int | None, mtim: int | None) -> None:
-        self._set_times(join(d, name), atim, mtim)
+    def _set_times(self, d: str, name: str, atim: int | None, mtim: int | None) -> None:
+        self._set_path_times(join(d, name), atim, mtim)
 
     # --- lifetime ------------------------------------------------------------------------------
 

@@ -87,7 +87,7 @@ def _check_range(at: int, length: int) -> None:
 
 
 def _read_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
-    readinto = entry.handle.readinto
+    readinto = entry.pread  # FD_READ, checked, stands for the handle's read mode
     total = 0
     for buf in bufs:
         if not buf:
@@ -126,7 +126,7 @@ def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int,
               limit: int | None) -> int:
     if limit is not None:
         bufs = _within_size_limit(bufs, offset, limit)
-    write = entry.handle.write
+    write = entry.pwrite  # FD_WRITE, checked, stands for the handle's write mode
     total = 0
     for buf in bufs:
         if buf:
