@@ -86,9 +86,9 @@ class GuestMemory:
             count = IOV_MAX
         words = _iovec_array(count).unpack_from(view, ptr)
         bases, lengths = words[0::2], words[1::2]
-        if max(map(int.__add__, bases, lengths), default=0) > size:
+        if max(map(int.__add__, bases, lengths), default=0) > size:  # one check for all
             raise WasiError(Errno.FAULT)
-        return [view[base : base + length] for base, length in zip(bases, lengths)]
+        return [view[base : base + length] for base, length in zip(bases, lengths, strict=True)]
 
     def path(self, ptr: int, length: int) -> str:
         """A guest path: NUL → EINVAL; WASI paths are UTF-8, anything else → EILSEQ;

@@ -50,6 +50,10 @@ from ._registry import syscall
 _DIRENT = DIRENT.whole
 _DIRENT_SIZE = DIRENT.size
 _pack_dirent = DIRENT.pack_into
+# plain ints for the hot calls (a class attribute is a lookup per use)
+_FD_READ, _FD_WRITE, _FD_SEEK = Rights.FD_READ, Rights.FD_WRITE, Rights.FD_SEEK
+_READ_SEEK, _WRITE_SEEK = _FD_READ | _FD_SEEK, _FD_WRITE | _FD_SEEK
+_APPEND = Fdflags.APPEND
 _SETTABLE_FDFLAGS = Fdflags.APPEND | Fdflags.NONBLOCK
 _ALL_FDFLAGS = 0x1F
 
@@ -84,17 +88,20 @@ def _io_entry(ctx: Context, fd: int, right: int) -> Entry:
     entry = ctx.fds.get(fd)
     if isinstance(entry, DirEntry):
         raise WasiError(Errno.BADF)
-    if right & ~entry.rights_base:
+    if entry.rights_base & right != right:
         raise WasiError(Errno.NOTCAPABLE)
     return entry
 
 
 def _seekable(ctx: Context, fd: int, right: int) -> FileEntry:
-    """A regular file for offset operations: ESPIPE for streams (checked before rights)."""
+    """A regular file for offset operations: ESPIPE for streams (checked before rights),
+    EBADF for anything else that is no regular file. One table lookup."""
     entry = ctx.fds.get(fd)
-    if isinstance(entry, StreamEntry):
-        raise WasiError(Errno.SPIPE)
-    return ctx.fds.file(fd, right)
+    if not isinstance(entry, FileEntry):
+        raise WasiError(Errno.SPIPE if isinstance(entry, StreamEntry) else Errno.BADF)
+    if entry.rights_base & right != right:
+        raise WasiError(Errno.NOTCAPABLE)
+    return entry
 
 
 #: Host file offsets are signed 64-bit: a range past this is EINVAL (as wasmtime answers),
@@ -102,21 +109,19 @@ def _seekable(ctx: Context, fd: int, right: int) -> FileEntry:
 _MAX_OFFSET = (1 << 63) - 1
 
 
-def _check_range(at: int, length: int) -> None:
-    if at + length > _MAX_OFFSET:
-        raise WasiError(Errno.INVAL)
-
-
 def _read_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
     readinto = entry.handle.readinto
     total = 0
     for buf in bufs:
-        if not buf:
+        size = len(buf)
+        if not size:
             continue
-        _check_range(offset + total, len(buf))
-        n = readinto(buf, offset + total)
+        at = offset + total
+        if at + size > _MAX_OFFSET:
+            raise WasiError(Errno.INVAL)
+        n = readinto(buf, at)
         total += n
-        if n < len(buf):
+        if n < size:
             break
     return total
 
@@ -150,9 +155,12 @@ def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int,
     write = entry.handle.write
     total = 0
     for buf in bufs:
-        if buf:
-            _check_range(offset + total, len(buf))
-            total += write(buf, offset + total)
+        size = len(buf)
+        if size:
+            at = offset + total
+            if at + size > _MAX_OFFSET:
+                raise WasiError(Errno.INVAL)
+            total += write(buf, at)
     if entry.fdflags & _SYNC_FDFLAGS:
         entry.handle.sync()  # the guest asked for O_SYNC/O_DSYNC: durable before we answer
     return total
@@ -163,7 +171,7 @@ def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int,
 
 @syscall(fd=Fd, iovs=Iovecs, nread=Out(SIZE))
 def fd_read(ctx: Context, fd: int, iovs: int, iovs_len: int, nread: int) -> int:
-    entry = _io_entry(ctx, fd, Rights.FD_READ)
+    entry = _io_entry(ctx, fd, _FD_READ)
     bufs = ctx.mem.iovecs(iovs, iovs_len)
     if isinstance(entry, FileEntry):
         n = _read_at(entry, bufs, entry.offset)
@@ -176,10 +184,10 @@ def fd_read(ctx: Context, fd: int, iovs: int, iovs_len: int, nread: int) -> int:
 
 @syscall(fd=Fd, iovs=Ciovecs, nwritten=Out(SIZE))
 def fd_write(ctx: Context, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
-    entry = _io_entry(ctx, fd, Rights.FD_WRITE)
+    entry = _io_entry(ctx, fd, _FD_WRITE)
     bufs = ctx.mem.iovecs(iovs, iovs_len)
     if isinstance(entry, FileEntry):
-        if entry.fdflags & Fdflags.APPEND:
+        if entry.fdflags & _APPEND:
             entry.offset = entry.handle.stat().size
         n = _write_at(entry, bufs, entry.offset, ctx.limits.max_file_size)
         entry.offset += n
@@ -192,7 +200,7 @@ def fd_write(ctx: Context, fd: int, iovs: int, iovs_len: int, nwritten: int) -> 
 
 @syscall(fd=Fd, iovs=Iovecs, offset=Filesize, nread=Out(SIZE))
 def fd_pread(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int, nread: int) -> int:
-    entry = _seekable(ctx, fd, Rights.FD_READ | Rights.FD_SEEK)
+    entry = _seekable(ctx, fd, _READ_SEEK)
     n = _read_at(entry, ctx.mem.iovecs(iovs, iovs_len), offset)
     ctx.usage.bytes_read += n
     return n
@@ -201,7 +209,7 @@ def fd_pread(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int, nread
 @syscall(fd=Fd, iovs=Ciovecs, offset=Filesize, nwritten=Out(SIZE))
 def fd_pwrite(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int,
               nwritten: int) -> int:
-    entry = _seekable(ctx, fd, Rights.FD_WRITE | Rights.FD_SEEK)
+    entry = _seekable(ctx, fd, _WRITE_SEEK)
     if entry.fdflags & Fdflags.APPEND:
         # Linux's pwrite on an O_APPEND file appends, whatever the offset; wasmtime shows it.
         offset = entry.handle.stat().size
