@@ -1,7 +1,7 @@
 """Bad-input properties of every WASI function, called straight from Python.
 
 A WAT trampoline (`trampoline.py`) imports every WASI function vfswasi provides and exports a
-wrapper for each, so hypothesis calls `fd_write(fd, iovs, iovs_len, nwritten_ptr)` with any
+wrapper for each, so hypothesis calls `fd_write(fd, iovs, iovs_len, nwritten)` with any
 integers: bad fds, pointers at or past the end of memory, huge lengths, undefined flag bits and
 enum values, next to well-formed arguments (placed paths, iovecs and poll subscriptions) so that
 calls also get far enough to act. A state machine runs a sequence of such calls against one WASI
