@@ -208,16 +208,17 @@ def enum_name(enum: type[IntEnum], value: int) -> str:
 
 # --- the argument decoders, derived from the declarations --------------------------------------
 
-_CACHE: dict[str, list[Render]] = {}
+#: by body: a syscall declared anew gets its own renderers
+_CACHE: dict[Callable[..., Any], list[Render]] = {}
 
 
 def argument_renders(name: str) -> list[Render]:
     """One renderer per shown argument of syscall `name` (a path's pointer and length become
     one), derived from its declaration and cached."""
-    renders = _CACHE.get(name)
+    spec = SYSCALLS[name]
+    renders = _CACHE.get(spec.fn)
     if renders is None:
-        spec = SYSCALLS[name]
-        renders = _CACHE[name] = renders_for(spec.params)
+        renders = _CACHE[spec.fn] = renders_for(spec.params)
     return renders
 
 

@@ -87,7 +87,8 @@ def syscall(*, returns_errno: bool = True, not_in: tuple[str, ...] = (),
 
 # --- binding to one context: the result writers ------------------------------------------------
 
-_FACTORIES: dict[tuple[str, str], Callable[..., Callable[..., None]]] = {}
+#: (body, ABI version) -> the function building its result writer for one context
+_FACTORIES: dict[tuple[Callable[..., Any], str], Callable[..., Callable[..., None]]] = {}
 
 
 def bound(spec: Spec, ctx: Any) -> Callable[..., None]:
@@ -96,7 +97,7 @@ def bound(spec: Spec, ctx: Any) -> Callable[..., None]:
     outs = spec.outs()
     if not outs:
         return partial(spec.fn, ctx)
-    key = (spec.name, ctx.version)
+    key = (spec.fn, ctx.version)
     make = _FACTORIES.get(key)
     if make is None:
         make = _FACTORIES[key] = _factory(spec, outs, ctx.version)
