@@ -1,7 +1,7 @@
 """Bad-input properties of every WASI function, called straight from Python.
 
 A WAT trampoline (`trampoline.py`) imports every WASI function vfswasi provides and exports a
-wrapper for each, so hypothesis calls `fd_write(fd, iovs, iovs_len, nwritten_ptr)` with any
+wrapper for each, so hypothesis calls `fd_write(fd, iovs, iovs_len, nwritten)` with any
 integers: bad fds, pointers at or past the end of memory, huge lengths, undefined flag bits and
 enum values, next to well-formed arguments (placed paths, iovecs and poll subscriptions) so that
 calls also get far enough to act. A state machine runs a sequence of such calls against one WASI
@@ -48,6 +48,7 @@ from .trampoline import (
     BUFFERS,
     MEM_SIZE,
     PATH_STRINGS,
+    argument_plan,
     changed_outside,
     functions,
     i32,
@@ -121,40 +122,27 @@ def _pairs(version: str) -> dict[str, st.SearchStrategy[tuple[int, int]]]:
     return {"path": paths, "iovs": iovs, "buf": buffers, "subs": subs}
 
 
-#: (pointer parameter, length parameter, kind) of each argument pair
-PAIRS = [
-    ("path_ptr", "path_len", "path"), ("old_path_ptr", "old_path_len", "path"),
-    ("new_path_ptr", "new_path_len", "path"), ("iovs", "iovs_len", "iovs"),
-    ("ri_data", "ri_data_len", "iovs"), ("si_data", "si_data_len", "iovs"),
-    ("buf", "buf_len", "buf"), ("in_ptr", "nsubscriptions", "subs"),
-]
-I64_PARAMS = {"offset", "length", "size", "cookie", "atim", "mtim", "precision",
-              "rights_base", "rights_inheriting"}
-
-
 @st.composite
 def calls(draw: st.DrawFn, version: str) -> tuple[str, dict[str, int]]:
-    """(function name, {parameter: unsigned value})."""
+    """(function name, {parameter: unsigned value}), each argument drawn as its declared ABI
+    type says (`trampoline.argument_plan`)."""
     table = functions(version)
     name = draw(st.sampled_from(sorted(table)), label="function")
     _, params, _ = table[name]
-    pairs = _pairs(version)
+    pairs, kinds = argument_plan(name)
+    strategies = _pairs(version)
     args: dict[str, int] = {}
-    for ptr, length, kind in PAIRS:
-        if ptr in params:
-            if name == "fd_prestat_dir_name":
-                kind = "buf"  # an output buffer here, not a path
-            args[ptr], args[length] = draw(pairs[kind], label=ptr)
-    for p in params:
-        if p in args:
-            continue
-        if p in ("fd", "old_fd", "new_fd", "to"):
+    for ptr, length, kind in pairs:
+        args[ptr], args[length] = draw(strategies[kind], label=ptr)
+    for p, kind in kinds.items():
+        if kind == "fd":
             strategy = (dir_fds if name.startswith("path_")
                         else closable_fds if name in ("fd_close", "fd_renumber") else fds)
-        elif p in I64_PARAMS:
-            strategy = (alloc_offsets if name == "fd_allocate"
-                        else offsets if p in ("offset", "length", "size") else u64_any)
-        elif p.endswith("_ptr") or p == "out_ptr":
+        elif kind == "offset":
+            strategy = alloc_offsets if name == "fd_allocate" else offsets
+        elif kind == "u64":
+            strategy = u64_any
+        elif kind == "out":
             strategy = out_ptr
         else:  # flags, enums, clock ids, signals, exit codes
             strategy = flags

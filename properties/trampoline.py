@@ -5,6 +5,11 @@ The module imports each function of vfswasi's syscall table and exports a wrappe
 from Python with whatever integers it likes, and the host function runs exactly as it would for
 a guest: through the real dispatcher, on the real guest memory.
 
+Everything here about a function's parameters — the trampoline's signatures, how the tests
+draw each argument (`argument_plan`), which bytes a call may write (`output_regions`) — is
+derived from vfswasi's own syscall declarations (`vfswasi.syscalls._registry`), so a new or
+changed declaration is tested as it is declared.
+
 Guest memory (`PAGES` pages) is laid out before every call (`Layout.pristine`): placed inputs
 (path strings, iovec arrays, poll subscriptions, each at a known offset) and the guard byte
 everywhere else. `output_regions` says which bytes a call may write (its declared output
@@ -20,6 +25,18 @@ from functools import cache
 
 import wasmtime
 
+from vfswasi.abi import (
+    FILEDELTA,
+    FILESIZE,
+    SUBSCRIPTION_FD_READWRITE,
+    Array,
+    Buffer,
+    Out,
+    Pointer,
+    Record,
+    Scalar,
+    record_for,
+)
 from vfswasi.context import LAYOUTS, MODULE_NAMES
 from vfswasi.syscalls import SYSCALLS
 
@@ -60,16 +77,36 @@ def i64(v: int) -> int:
 
 
 def functions(version: str) -> dict[str, tuple[str, list[str], bool]]:
-    """name -> (signature, parameter names, returns an errno) for `version`."""
-    import inspect
+    """name -> (signature, names of the wasm parameters, returns an errno) for `version`."""
+    return {name: (spec.sig, spec.names, spec.returns_errno)
+            for name, spec in sorted(SYSCALLS.items())
+            if version not in spec.excluded_versions}
 
-    out = {}
-    for name, spec in sorted(SYSCALLS.items()):
-        if version in spec.excluded_versions:
-            continue
-        params = list(inspect.signature(spec.fn).parameters)[1:]  # after ctx
-        out[name] = (spec.sig, params, spec.returns_errno)
-    return out
+
+Pair = tuple[str, str, str]  # (pointer parameter, length or count parameter, kind)
+
+
+def argument_plan(name: str) -> tuple[list[Pair], dict[str, str]]:
+    """How to draw `name`'s arguments, from its declaration: the (pointer, length) pairs,
+    each of a kind ("path", "iovs", "buf", "subs"), and the kind of every other wasm
+    parameter ("fd", "offset", "u64", "out" for a pointer the call writes, "flags")."""
+    pairs: list[Pair] = []
+    kinds: dict[str, str] = {}
+    for param, ty in SYSCALLS[name].params.items():
+        if isinstance(ty, Buffer):
+            kind = ("iovs" if isinstance(ty.elem, Record) else "buf" if ty.out else "path")
+            pairs.append((param, param + "_len", kind))
+        elif isinstance(ty, Array) and not ty.out:
+            pairs.append((param, ty.count, "subs"))
+        elif isinstance(ty, (Out, Array, Pointer)):
+            kinds[param] = "out"
+        elif isinstance(ty, Scalar):
+            kinds[param] = ("fd" if ty.type.name == "fd"
+                            else "offset" if ty.type in (FILESIZE, FILEDELTA)
+                            else "u64" if ty.type.wasm == "I" else "flags")
+    for _, count, _ in pairs:
+        kinds.pop(count, None)
+    return pairs, kinds
 
 
 def wat(version: str) -> str:
@@ -130,8 +167,10 @@ def layout(version: str) -> Layout:
             struct.pack_into("<II", mem, at + 8 * n, base & 0xFFFFFFFF, length)
         iovecs.append((at, len(arr)))
         at += 8 * len(arr) + 8
-    abi = LAYOUTS[version]
-    size = abi.subscription_size
+    sub = LAYOUTS[version].subscription
+    size = sub.size
+    clock = sub.fields["u"].cases["clock"]  # type: ignore[union-attr]
+    clock_at, fd_at = sub.offset_of("u.clock"), sub.offset_of("u.fd_read")
     # every clock waits at most 1 µs: no call may sleep for long, whatever the arguments
     subscriptions = [
         ("clock", 0, 1000, 0),  # realtime, relative
@@ -145,19 +184,21 @@ def layout(version: str) -> Layout:
     for first in range(len(subscriptions)):
         # arrays that start at each subscription and run to the end of the list
         subs.append((at + first * size, len(subscriptions) - first))
-    for n, sub in enumerate(subscriptions):
+    for n in range(len(subscriptions)):
         base = at + n * size
         mem[base:base + size] = bytes(size)
-        struct.pack_into("<QB", mem, base, 0x1000 + n, {"clock": 0, "read": 1, "write": 2}[sub[0]])
-        if sub[0] == "clock":
-            _, clock_id, timeout, flags = sub
-            fields = (clock_id, timeout, 1, flags)
-            if abi.clock_has_identifier:
+        kind = subscriptions[n][0]
+        sub.pack_into(mem, base, 0x1000 + n, {"clock": 0, "read": 1, "write": 2}[kind])
+        if kind == "clock":
+            _, clock_id, timeout, flags = subscriptions[n]
+            fields: tuple[int, ...] = (clock_id, timeout, 1, flags)
+            if "identifier" in clock.fields:  # wasi_unstable
                 fields = (0x77, *fields)
-            abi.subscription_clock.pack_into(mem, base + 16, *fields)
+            clock.pack_into(mem, base + clock_at, *fields)
         else:
-            struct.pack_into("<I", mem, base + 16, sub[1])
-    return Layout(version, bytes(mem), paths, iovecs, subs, size, abi.filestat.size)
+            SUBSCRIPTION_FD_READWRITE.pack_into(mem, base + fd_at, subscriptions[n][1])
+    filestat = LAYOUTS[version].filestat
+    return Layout(version, bytes(mem), paths, iovecs, subs, size, filestat.size)
 
 
 # --- which bytes a call may write ------------------------------------------------------------------
@@ -177,51 +218,25 @@ def output_regions(name: str, a: dict[str, int], mem: bytes, lay: Layout,
                    argv_size: tuple[int, int], env_size: tuple[int, int]) -> list[Region]:
     """The bytes call `name` with arguments `a` may write: its declared output buffers
     (computed from memory as it was before the call)."""
-    fixed: dict[str, list[tuple[str, int]]] = {
-        "args_sizes_get": [("argc_ptr", 4), ("argv_buf_size_ptr", 4)],
-        "environ_sizes_get": [("count_ptr", 4), ("buf_size_ptr", 4)],
-        "clock_res_get": [("resolution_ptr", 8)],
-        "clock_time_get": [("time_ptr", 8)],
-        "fd_fdstat_get": [("stat_ptr", 24)],
-        "fd_filestat_get": [("buf_ptr", lay.filestat_size)],
-        "path_filestat_get": [("buf_ptr", lay.filestat_size)],
-        "fd_prestat_get": [("buf_ptr", 8)],
-        "fd_seek": [("newoffset_ptr", 8)],
-        "fd_tell": [("offset_ptr", 8)],
-        "path_open": [("fd_ptr", 4)],
-        "sock_accept": [("fd_ptr", 4)],
-        "fd_read": [("nread_ptr", 4)],
-        "fd_pread": [("nread_ptr", 4)],
-        "fd_write": [("nwritten_ptr", 4)],
-        "fd_pwrite": [("nwritten_ptr", 4)],
-        "sock_send": [("so_datalen_ptr", 4)],
-        "sock_recv": [("ro_datalen_ptr", 4), ("ro_flags_ptr", 2)],
-        "fd_readdir": [("bufused_ptr", 4)],
-        "path_readlink": [("bufused_ptr", 4)],
-        "poll_oneoff": [("nevents_ptr", 4)],
-    }
-    regions = [(a[p], a[p] + n) for p, n in fixed.get(name, [])]
-    sized: dict[str, tuple[str, str]] = {
-        "fd_prestat_dir_name": ("path_ptr", "path_len"),
-        "fd_readdir": ("buf", "buf_len"),
-        "path_readlink": ("buf", "buf_len"),
-        "random_get": ("buf", "buf_len"),
-    }
-    if name in sized:
-        p, n = sized[name]
-        regions.append((a[p], a[p] + a[n]))
-    if name in ("fd_read", "fd_pread"):
-        regions += _iovec_regions(mem, a["iovs"], a["iovs_len"])
-    if name == "sock_recv":
-        regions += _iovec_regions(mem, a["ri_data"], a["ri_data_len"])
-    if name == "poll_oneoff":
-        regions.append((a["out_ptr"], a["out_ptr"] + 32 * a["nsubscriptions"]))
-    if name == "args_get":
-        regions += [(a["argv_ptr"], a["argv_ptr"] + 4 * argv_size[0]),
-                    (a["argv_buf_ptr"], a["argv_buf_ptr"] + argv_size[1])]
-    if name == "environ_get":
-        regions += [(a["environ_ptr"], a["environ_ptr"] + 4 * env_size[0]),
-                    (a["environ_buf_ptr"], a["environ_buf_ptr"] + env_size[1])]
+    regions: list[Region] = []
+    for param, ty in SYSCALLS[name].params.items():
+        ptr = a[param]
+        if isinstance(ty, Out):
+            size = (record_for(ty.type, lay.version).size if isinstance(ty.type, Record)
+                    else ty.type.size)
+            regions.append((ptr, ptr + size))
+        elif isinstance(ty, Buffer) and ty.out:
+            if isinstance(ty.elem, Record):  # an iovec array: the buffers it points to
+                regions += _iovec_regions(mem, ptr, a[param + "_len"])
+            else:
+                regions.append((ptr, ptr + a[param + "_len"]))
+        elif isinstance(ty, Array) and ty.out:
+            regions.append((ptr, ptr + ty.elem.size * a[ty.count]))
+        elif isinstance(ty, Pointer) and ty.out:
+            # args_get / environ_get: the string table and the strings, as big as the
+            # instance's arguments or environment make them
+            count, total = argv_size if name.startswith("args_") else env_size
+            regions.append((ptr, ptr + (4 * count if ty.name == "string_table" else total)))
     return regions
 
 

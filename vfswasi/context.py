@@ -1,17 +1,17 @@
 """The state one WASI instance's syscalls work on, and the ABI layouts of its version.
 
 `wasi_unstable` differs from preview1 in exactly three layouts (whence order, filestat,
-subscription_clock); `Layout` holds them, so syscalls are written once against preview1
-names and the differences are translated here, at the edge, as wasmtime does in `p0.rs`.
+subscription_clock); `Layout` holds them (the records themselves are declared in
+`vfswasi.abi`), so syscalls are written once against preview1 names and the differences are
+translated here, at the edge, as wasmtime does in `p0.rs`.
 """
 
 from __future__ import annotations
 
 import copy
-import struct
 from dataclasses import dataclass
 
-from .abi import FILESTAT, SUBSCRIPTION_CLOCK, Errno, Fields, WasiError, Whence
+from .abi import FILESTAT, SUBSCRIPTION, Errno, Record, WasiError, Whence, record_for
 from .clocks import RealClock, SystemEntropy
 from .control import RunControl
 from .fdtable import FdTable
@@ -26,12 +26,9 @@ MODULE_NAMES = {"preview1": "wasi_snapshot_preview1", "unstable": "wasi_unstable
 class Layout:
     #: guest whence value -> preview1 Whence
     whence: dict[int, Whence]
-    #: filestat: dev, ino, filetype, nlink, size, atim, mtim, ctim
-    filestat: Fields
-    #: subscription size, and clock payload (at +16): [identifier,] id, timeout, precision, flags
-    subscription_size: int
-    subscription_clock: struct.Struct
-    clock_has_identifier: bool
+    filestat: Record
+    #: its clock payload differs
+    subscription: Record
     #: the largest nlink filestat can hold (wasmtime clamps a larger one, and so do we)
     nlink_max: int
 
@@ -39,19 +36,14 @@ class Layout:
 PREVIEW1 = Layout(
     whence={0: Whence.SET, 1: Whence.CUR, 2: Whence.END},
     filestat=FILESTAT,
-    subscription_size=48,
-    subscription_clock=SUBSCRIPTION_CLOCK,
-    clock_has_identifier=False,
+    subscription=SUBSCRIPTION,
     nlink_max=(1 << 64) - 1,
 )
 
 UNSTABLE = Layout(
     whence={0: Whence.CUR, 1: Whence.END, 2: Whence.SET},
-    # nlink is a u32 at 20, so everything after it moves up by 4 (56 bytes in all)
-    filestat=Fields(56, (0, "QQB"), (20, "IQQQQ")),
-    subscription_size=56,
-    subscription_clock=struct.Struct("<QI4xQQH"),
-    clock_has_identifier=True,
+    filestat=record_for(FILESTAT, "unstable"),
+    subscription=record_for(SUBSCRIPTION, "unstable"),
     nlink_max=(1 << 32) - 1,
 )
 
@@ -92,13 +84,14 @@ class Context:
         other.version, other.layout = version, LAYOUTS[version]
         return other
 
-    def write_filestat(self, ptr: int, st: Stat) -> None:
+    def guest_stat(self, st: Stat) -> Stat:
+        """`st` as the guest sees it: the filestat fields a syscall returns."""
         if st.nlink > self.layout.nlink_max:
             st = st._replace(nlink=self.layout.nlink_max)
         if self.dev_numbers is not None:
             # deterministic runs: devices numbered 1, 2, ... in the order the guest meets them
             st = st._replace(dev=self.dev_numbers.setdefault(st.dev, len(self.dev_numbers) + 1))
-        self.layout.filestat.pack_into(self.mem.view, ptr, *st)
+        return st
 
     def whence(self, value: int) -> Whence:
         try:

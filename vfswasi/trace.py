@@ -8,13 +8,14 @@ One line per call, written when it returns:
     proc_exit(3) = ?
     +++ exited with 3 +++
 
-Arguments are decoded from the syscall's own parameter names (`vfswasi.syscalls` registers
-each function with them), not written out per call: a `*path_ptr`/`*path_len` pair is the
-path read from guest memory, an iovec array is the data (written data before the call, data
-read after it, at most 32 bytes each, as strace), flags and enums are printed by name,
-rights in hex, fds and sizes as numbers. A result pointer shows the value stored there
-(`[4]`) when the call succeeded, else its address. The result is 0 or the errno's name;
-the time is the syscall's own, in microseconds.
+Arguments are decoded from each syscall's declaration (its parameters' ABI types, see
+`vfswasi.syscalls._registry`), never from parameter names nor written out per call: a path
+is the string read from guest memory, an iovec array is the data (written data before the
+call, data read after it — as much as the call's size result says —, at most 32 bytes each,
+as strace), flags and enums are printed by name, rights and pointers in hex, fds and sizes
+as numbers. A result shows the value stored there (`[4]`, a record's fields in braces) when
+the call succeeded, else its address. The result is 0 or the errno's name; the time is the
+syscall's own, in microseconds.
 
 Tracing costs nothing when it is off: the tracer wraps the syscall table before the host
 functions are built, so without it the dispatcher calls the syscalls directly, as ever.
@@ -23,7 +24,6 @@ functions are built, so without it the dispatcher calls the syscalls directly, a
 from __future__ import annotations
 
 import functools
-import inspect
 import io
 import os
 import struct
@@ -33,23 +33,27 @@ from enum import IntEnum
 from typing import IO, Any
 
 from .abi import (
-    RIFLAGS_RECV_PEEK,
-    RIFLAGS_RECV_WAITALL,
-    SDFLAGS_RD,
-    SDFLAGS_WR,
+    FILESTAT,
+    RIGHTS,
+    SIZE,
     SUBCLOCKFLAGS_ABSTIME,
-    SUBSCRIPTION_FD,
-    SUBSCRIPTION_HEAD,
+    SUBSCRIPTION,
+    SUBSCRIPTION_FD_READWRITE,
+    WHENCE,
+    Array,
+    Buffer,
     Clockid,
     Errno,
     Eventtype,
-    Fdflags,
-    Filetype,
     Flags,
-    Fstflags,
-    Lookupflags,
-    Oflags,
+    Int,
+    Out,
+    Param,
+    Pointer,
+    Record,
+    Scalar,
     WasiError,
+    record_for,
 )
 from .context import Context
 from .fastcall import errno_of
@@ -202,113 +206,78 @@ def enum_name(enum: type[IntEnum], value: int) -> str:
         return str(value)
 
 
-class Riflags(Flags):
-    RECV_PEEK = RIFLAGS_RECV_PEEK
-    RECV_WAITALL = RIFLAGS_RECV_WAITALL
+# --- the argument decoders, derived from the declarations --------------------------------------
 
-
-class Sdflags(Flags):
-    RD = SDFLAGS_RD
-    WR = SDFLAGS_WR
-
-
-class Advice(IntEnum):
-    NORMAL = 0
-    SEQUENTIAL = 1
-    RANDOM = 2
-    WILLNEED = 3
-    DONTNEED = 4
-    NOREUSE = 5
-
-
-# --- the argument decoders, derived from parameter names ----------------------------------------------
-
-#: result pointers: parameter name -> struct format of the value stored there
-_RESULTS = {
-    **dict.fromkeys(("argc_ptr", "argv_buf_size_ptr", "count_ptr", "buf_size_ptr", "nread_ptr",
-                     "nwritten_ptr", "bufused_ptr", "fd_ptr", "nevents_ptr", "ro_datalen_ptr",
-                     "so_datalen_ptr"), "<I"),
-    **dict.fromkeys(("resolution_ptr", "time_ptr", "newoffset_ptr", "offset_ptr"), "<Q"),
-    "ro_flags_ptr": "<H",
-}
-_FDS = {"fd", "old_fd", "new_fd", "to"}
-_FLAGS: dict[str, type[Flags]] = {
-    "oflags": Oflags, "fdflags": Fdflags, "dirflags": Lookupflags, "old_flags": Lookupflags,
-    "fst_flags": Fstflags, "ri_flags": Riflags, "how": Sdflags,
-}
-_ENUMS: dict[str, type[IntEnum]] = {"clock_id": Clockid, "advice": Advice}
-_SIGNED = {("fd_seek", "offset"), ("proc_exit", "code")}  # filedelta; exit code (as Node)
-#: (syscall, pointer) -> the struct it fills, decoded after success
-_STRUCTS = {("fd_fdstat_get", "stat_ptr"): "fdstat", ("fd_filestat_get", "buf_ptr"): "filestat",
-            ("path_filestat_get", "buf_ptr"): "filestat", ("fd_prestat_get", "buf_ptr"): "prestat"}
-#: data arrays: (array, count) parameter names -> the result pointer holding the byte count of
-#: data that was *read into* them (None: the data is input, shown as it is before the call)
-_IOVEC_ARRAYS = {("iovs", "iovs_len"), ("ri_data", "ri_data_len"), ("si_data", "si_data_len")}
-_READS = {"fd_read": "nread_ptr", "fd_pread": "nread_ptr", "sock_recv": "ro_datalen_ptr"}
-#: (pointer, length) buffers a call fills with a string, and where its length ends up
-_OUT_STRINGS = {("fd_prestat_dir_name", "path_ptr"): None, ("path_readlink", "buf"): "bufused_ptr"}
-
-_CACHE: dict[str, list[Render]] = {}
+#: by body: a syscall declared anew gets its own renderers
+_CACHE: dict[Callable[..., Any], list[Render]] = {}
 
 
 def argument_renders(name: str) -> list[Render]:
-    """One renderer per shown argument of syscall `name` (pairs such as a path's pointer and
-    length become one), derived from its parameter names and cached."""
-    renders = _CACHE.get(name)
+    """One renderer per shown argument of syscall `name` (a path's pointer and length become
+    one), derived from its declaration and cached."""
+    spec = SYSCALLS[name]
+    renders = _CACHE.get(spec.fn)
     if renders is None:
-        renders = _CACHE[name] = _build(name, _param_names(name))
+        renders = _CACHE[spec.fn] = renders_for(spec.params)
     return renders
 
 
-def _param_names(name: str) -> list[str]:
-    return list(inspect.signature(SYSCALLS[name].fn).parameters)[1:]  # after ctx
-
-
-def _build(call: str, params: list[str]) -> list[Render]:
-    index = {p: i for i, p in enumerate(params)}
+def renders_for(params: Mapping[str, Param]) -> list[Render]:
+    """The renderers for a declaration: what is shown depends on the parameters' types and
+    order only, so renaming a parameter never changes a trace."""
+    index: dict[str, int] = {}  # declared parameter -> index of its first lowered value
+    at = 0
+    for name, ty in params.items():
+        index[name] = at
+        at += len(ty.lowered)
+    # the count of bytes a call put in its output buffer: its first size result
+    filled = next((index[n] for n, ty in params.items()
+                   if isinstance(ty, Out) and ty.type is SIZE), None)
     renders: list[Render] = []
-    skip: set[str] = set()
-    for i, p in enumerate(params):
-        if p in skip:
-            continue
-        stem = p.removesuffix("_ptr")
-        length = f"{stem}_len" if p.endswith("_ptr") else f"{p}_len"
-        if (call, p) in _OUT_STRINGS and length in index:
-            skip.add(length)
-            count = _OUT_STRINGS[call, p]
-            renders.append(_out_string(i, index[length], None if count is None else index[count]))
-        elif p.endswith("path_ptr") and length in index:
-            skip.add(length)
-            renders.append(_path(i, index[length]))
-        elif (p, length) in _IOVEC_ARRAYS:
-            read_count = _READS.get(call)
-            renders.append(_iovecs(i, index[length], None if read_count is None
-                                   else index[read_count]))
-            renders.append(_number(index[length]))
-            skip.add(length)
-        elif p in _RESULTS:
-            renders.append(_result(i, struct.Struct(_RESULTS[p])))
-        elif (call, p) in _STRUCTS:
-            renders.append(_struct(i, _STRUCTS[call, p]))
-        elif p in _FDS:
-            renders.append(_number(i))
-        elif p == "flags":
-            renders.append(_flags(i, Lookupflags if call.startswith("path_") else Fdflags))
-        elif p in _FLAGS:
-            renders.append(_flags(i, _FLAGS[p]))
-        elif p in _ENUMS:
-            renders.append(_enum(i, _ENUMS[p]))
-        elif p == "whence":
-            renders.append(_whence(i))
-        elif p == "in_ptr" and call == "poll_oneoff":
-            renders.append(_subscriptions(i, index["nsubscriptions"]))
-        elif p.startswith("rights") or p.endswith("_ptr") or p in ("buf", "argv", "environ"):
-            renders.append(_hex(i))
-        elif (call, p) in _SIGNED:
-            renders.append(_signed(i, 64 if SYSCALLS[call].sig[i] == "I" else 32))
+    for name, ty in params.items():
+        i = index[name]
+        if isinstance(ty, Scalar):
+            renders.append(_scalar(i, ty.type))
+        elif isinstance(ty, Out):
+            renders.append(_record(i, ty.type) if isinstance(ty.type, Record)
+                           else _result(i, struct.Struct("<" + ty.type.fmt)))
+        elif isinstance(ty, Buffer):
+            if isinstance(ty.elem, Record):  # an iovec array: its data, then its length
+                renders += [_iovecs(i, i + 1, filled if ty.out else None), _number(i + 1)]
+            elif ty.text and ty.out:
+                renders.append(_out_string(i, i + 1, filled))
+            elif ty.text:
+                renders.append(_path(i, i + 1))
+            else:
+                renders += [_hex(i), _number(i + 1)]
+        elif isinstance(ty, Array) and not ty.out and ty.elem is SUBSCRIPTION:
+            renders.append(_subscriptions(i, index[ty.count]))
         else:
-            renders.append(_number(i))
+            assert isinstance(ty, (Array, Pointer)), (name, ty)
+            renders.append(_hex(i))
     return renders
+
+
+def _scalar(i: int, ty: Int) -> Render:
+    if ty is WHENCE:
+        return _whence(i)  # numbered per ABI version
+    show = _shown(ty)
+    return lambda ctx, v, ok: show(v[i])
+
+
+def _shown(ty: Int) -> Callable[[int], str]:
+    """How a value of integer type `ty` is written."""
+    values = ty.values
+    if ty is RIGHTS:
+        return hex
+    if values is not None and issubclass(values, Flags):
+        return functools.partial(flag_names, values)
+    if values is not None and issubclass(values, IntEnum):
+        return functools.partial(enum_name, values)
+    if ty.signed:
+        bits = 8 * ty.size
+        return lambda value: str(signed(value, bits))
+    return str
 
 
 def _safe(render: Render, fallback: Callable[[tuple[int, ...]], str]) -> Render:
@@ -331,20 +300,8 @@ def signed(value: int, bits: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) else value
 
 
-def _signed(i: int, bits: int) -> Render:
-    return lambda ctx, v, ok: str(signed(v[i], bits))
-
-
 def _hex(i: int) -> Render:
     return lambda ctx, v, ok: hex(v[i])
-
-
-def _flags(i: int, flags: type[Flags]) -> Render:
-    return lambda ctx, v, ok: flag_names(flags, v[i])
-
-
-def _enum(i: int, enum: type[IntEnum]) -> Render:
-    return lambda ctx, v, ok: enum_name(enum, v[i])
 
 
 def _whence(i: int) -> Render:
@@ -360,12 +317,15 @@ def _path(ptr: int, length: int) -> Render:
                  lambda v: f"{hex(v[ptr])}, {v[length]}")
 
 
+_SIZE = struct.Struct("<" + SIZE.fmt)
+
+
 def _out_string(ptr: int, length: int, count: int | None) -> Render:
     def render(ctx: Context, v: tuple[int, ...], ok: bool) -> str:
         if not ok:
             return f"{hex(v[ptr])}, {v[length]}"
         mem = ctx.mem
-        n = v[length] if count is None else struct.unpack_from("<I", mem.view, v[count])[0]
+        n = v[length] if count is None else _SIZE.unpack_from(mem.view, v[count])[0]
         return f"{quote(mem.read_bytes(v[ptr], n), None)}, {v[length]}"
 
     return _safe(render, lambda v: f"{hex(v[ptr])}, {v[length]}")
@@ -378,7 +338,7 @@ def _iovecs(array: int, length: int, count: int | None) -> Render:
         if count is not None and not ok:
             return hex(v[array])
         bufs = ctx.mem.iovecs(v[array], min(v[length], LIST_LIMIT + 1))
-        left = None if count is None else struct.unpack_from("<I", ctx.mem.view, v[count])[0]
+        left = None if count is None else _SIZE.unpack_from(ctx.mem.view, v[count])[0]
         shown = []
         for buf in bufs[:LIST_LIMIT]:
             data = bytes(buf) if left is None else bytes(buf[: max(0, left)])
@@ -401,42 +361,51 @@ def _result(i: int, fmt: struct.Struct) -> Render:
     return _safe(render, lambda v: hex(v[i]))
 
 
-_FILESTAT_SIZE_AT = {64: 32, 56: 24}  # preview1 / wasi_unstable (nlink is u64 / u32)
+#: records shown by a few fields only (name=value after the first): a filestat's type and size
+_ABRIDGED = {FILESTAT.name: ("filetype", "size")}
 
 
-def _struct(i: int, kind: str) -> Render:
+def _record(i: int, record: Record) -> Render:
+    """A result record as its fields' values in braces, each written as its type says."""
+    shown = _ABRIDGED.get(record.name)
+
     def render(ctx: Context, v: tuple[int, ...], ok: bool) -> str:
         if not ok:
             return hex(v[i])
-        view, at = ctx.mem.view, v[i]
-        if kind == "fdstat":
-            ftype, flags = view[at], struct.unpack_from("<H", view, at + 2)[0]
-            base, inheriting = struct.unpack_from("<QQ", view, at + 8)
-            return (f"{{{enum_name(Filetype, ftype)}, {flag_names(Fdflags, flags)}, "
-                    f"{hex(base)}, {hex(inheriting)}}}")
-        if kind == "filestat":
-            layout = ctx.layout.filestat
-            size = struct.unpack_from("<Q", view, at + _FILESTAT_SIZE_AT[layout.size])[0]
-            return f"{{{enum_name(Filetype, view[at + 16])}, size={size}}}"
-        return f"{{DIR, {struct.unpack_from('<I', view, at + 4)[0]}}}"  # prestat
+        layout = record_for(record, ctx.version)  # wasi_unstable's filestat differs
+        values = layout.unpack_from(ctx.mem.view, v[i])
+        types = {name: ty for name, _, ty in layout.flat}
+        if shown is None:
+            parts = [_shown(types[f])(value) for f, value in values.items()]
+        else:
+            first, *rest = shown
+            parts = [_shown(types[first])(values[first]),
+                     *(f"{f}={_shown(types[f])(values[f])}" for f in rest)]
+        return "{" + ", ".join(parts) + "}"
 
     return _safe(render, lambda v: hex(v[i]))
 
 
+_FD_AT = SUBSCRIPTION.offset_of("u.fd_read")
+_FD = SUBSCRIPTION_FD_READWRITE.whole
+
+
 def _subscriptions(ptr: int, count: int) -> Render:
     def render(ctx: Context, v: tuple[int, ...], ok: bool) -> str:
-        layout, view = ctx.layout, ctx.mem.view
+        layout, view = ctx.layout.subscription, ctx.mem.view
+        clock_at = layout.offset_of("u.clock")
+        clock = layout.fields["u"].cases["clock"]  # type: ignore[union-attr]
         shown = []
         for n in range(min(v[count], LIST_LIMIT)):
-            at = v[ptr] + n * layout.subscription_size
-            userdata, tag = SUBSCRIPTION_HEAD.unpack_from(view, at)
+            at = v[ptr] + n * layout.size
+            head = layout.unpack_from(view, at)
+            userdata, tag = head["userdata"], head["u.tag"]
             if tag == Eventtype.CLOCK:
-                *_, clock_id, timeout, _precision, flags = layout.subscription_clock.unpack_from(
-                    view, at + 16)
-                what = f"CLOCK {enum_name(Clockid, clock_id)} {timeout} ns" + (
-                    " ABSTIME" if flags & SUBCLOCKFLAGS_ABSTIME else "")
+                c = clock.unpack_from(view, at + clock_at)
+                what = f"CLOCK {enum_name(Clockid, c['id'])} {c['timeout']} ns" + (
+                    " ABSTIME" if c["flags"] & SUBCLOCKFLAGS_ABSTIME else "")
             elif tag in (Eventtype.FD_READ, Eventtype.FD_WRITE):
-                what = f"{Eventtype(tag).name} {SUBSCRIPTION_FD.unpack_from(view, at + 16)[0]}"
+                what = f"{Eventtype(tag).name} {_FD.unpack_from(view, at + _FD_AT)[0]}"
             else:
                 what = f"tag {tag}"
             shown.append(f"{{{hex(userdata)}, {what}}}")

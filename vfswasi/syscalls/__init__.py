@@ -5,18 +5,18 @@
     poll.py   poll_oneoff                proc.py   proc_*, sched_yield, random_get
     sock.py   sock_*
 
-A syscall takes the `Context` and the raw (unsigned) wasm arguments, raises `WasiError` (or
-lets a backend's OSError through) on failure and returns nothing on success: the dispatcher
-in `vfswasi.fastcall` turns that into the errno result.
+A syscall is declared once with its parameters' ABI types (`_registry.syscall`). Its body
+takes the `Context` and the raw (unsigned) wasm arguments, raises `WasiError` (or lets a
+backend's OSError through) on failure and returns its results on success: `bind` writes
+them to guest memory, and the dispatcher in `vfswasi.fastcall` turns the outcome into the
+errno result.
 """
 
 from __future__ import annotations
 
-from functools import partial
-
 from ..context import Context
 from . import args, clock, fd, path, poll, proc, sock
-from ._registry import SYSCALLS
+from ._registry import SYSCALLS, bound
 
 __all__ = ["SYSCALLS", "bind", "args", "clock", "fd", "path", "poll", "proc", "sock"]
 
@@ -27,5 +27,5 @@ def bind(ctx: Context) -> dict[str, tuple[str, object, bool]]:
     for name, spec in SYSCALLS.items():
         if ctx.version in spec.excluded_versions:
             continue
-        table[name] = (spec.sig, partial(spec.fn, ctx), spec.returns_errno)
+        table[name] = (spec.sig, bound(spec, ctx), spec.returns_errno)
     return table

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from ..abi import U32
+from ..abi import SIZE, U32_STRUCT, Out, Pointer
 from ..context import Context
 from ._registry import syscall
 
-
-def _sizes(ctx: Context, items: list[bytes], count_ptr: int, size_ptr: int) -> None:
-    mem = ctx.mem
-    mem.write_u32(count_ptr, len(items))
-    mem.write_u32(size_ptr, sum(map(len, items)))
+#: args_get / environ_get: a table of string pointers, and the strings it points into
+StringTable = Pointer("string_table", out=True)
+StringBuf = Pointer("string_buf", out=True)
 
 
-@syscall("ii")
-def args_sizes_get(ctx: Context, argc_ptr: int, argv_buf_size_ptr: int) -> None:
+@syscall(argc=Out(SIZE), argv_buf_size=Out(SIZE))
+def args_sizes_get(ctx: Context, argc: int, argv_buf_size: int) -> tuple[int, int]:
     # Every program start calls this; the answer never changes, so it is computed once.
-    count, size = ctx.args_sizes
-    view = ctx.mem.view
-    U32.pack_into(view, argc_ptr, count)
-    U32.pack_into(view, argv_buf_size_ptr, size)
+    return ctx.args_sizes
 
 
 def _strings(ctx: Context, items: list[bytes], ptrs_ptr: int, buf_ptr: int) -> None:
@@ -28,22 +23,22 @@ def _strings(ctx: Context, items: list[bytes], ptrs_ptr: int, buf_ptr: int) -> N
     blob = b"".join(items)
     mem.slice(ptrs_ptr, 4 * len(items))  # check the pointer array fits before writing
     mem.write_bytes(buf_ptr, blob)
-    at = buf_ptr
+    view, pack, at = mem.view, U32_STRUCT.pack_into, buf_ptr
     for i, item in enumerate(items):
-        mem.write_u32(ptrs_ptr + 4 * i, at)
+        pack(view, ptrs_ptr + 4 * i, at)
         at += len(item)
 
 
-@syscall("ii")
-def args_get(ctx: Context, argv_ptr: int, argv_buf_ptr: int) -> None:
-    _strings(ctx, ctx.args, argv_ptr, argv_buf_ptr)
+@syscall(argv=StringTable, argv_buf=StringBuf)
+def args_get(ctx: Context, argv: int, argv_buf: int) -> None:
+    _strings(ctx, ctx.args, argv, argv_buf)
 
 
-@syscall("ii")
-def environ_sizes_get(ctx: Context, count_ptr: int, buf_size_ptr: int) -> None:
-    _sizes(ctx, ctx.env, count_ptr, buf_size_ptr)
+@syscall(environc=Out(SIZE), environ_buf_size=Out(SIZE))
+def environ_sizes_get(ctx: Context, environc: int, environ_buf_size: int) -> tuple[int, int]:
+    return len(ctx.env), sum(map(len, ctx.env))
 
 
-@syscall("ii")
-def environ_get(ctx: Context, environ_ptr: int, environ_buf_ptr: int) -> None:
-    _strings(ctx, ctx.env, environ_ptr, environ_buf_ptr)
+@syscall(environ=StringTable, environ_buf=StringBuf)
+def environ_get(ctx: Context, environ: int, environ_buf: int) -> None:
+    _strings(ctx, ctx.env, environ, environ_buf)

@@ -6,19 +6,20 @@ deterministic run (`vfswasi.clocks`).
 
 from __future__ import annotations
 
+from ..abi import TIMESTAMP, Clockid_, Out, Timestamp
 from ..context import Context
 from ._registry import syscall
 
 _U64 = (1 << 64) - 1
 
 
-@syscall("ii")
-def clock_res_get(ctx: Context, clock_id: int, resolution_ptr: int) -> None:
-    ctx.mem.write_u64(resolution_ptr, ctx.clock.resolution(clock_id))
+@syscall(id=Clockid_, resolution=Out(TIMESTAMP))
+def clock_res_get(ctx: Context, id: int, resolution: int) -> int:  # noqa: A002 - witx name
+    return ctx.clock.resolution(id)
 
 
-@syscall("iIi")
-def clock_time_get(ctx: Context, clock_id: int, precision: int, time_ptr: int) -> None:
+@syscall(id=Clockid_, precision=Timestamp, time=Out(TIMESTAMP))
+def clock_time_get(ctx: Context, id: int, precision: int, time: int) -> int:  # noqa: A002
     # A virtual clock moved by years of poll_oneoff sleeps wraps as a u64 counter would,
     # instead of failing every later read.
-    ctx.mem.write_u64(time_ptr, ctx.clock.read(clock_id) & _U64)
+    return ctx.clock.read(id) & _U64

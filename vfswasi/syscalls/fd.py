@@ -12,15 +12,33 @@ from ..abi import (
     ADVICE_MAX,
     DIRENT,
     FDSTAT,
+    FILESIZE,
+    FILESTAT,
     PREOPENTYPE_DIR,
     PRESTAT,
+    SIZE,
+    Advice_,
+    Ciovecs,
+    Dircookie,
     Errno,
+    Fd,
     Fdflags,
+    Fdflags_,
+    Filedelta,
+    Filesize,
     Filetype,
     Fstflags,
+    Fstflags_,
+    Iovecs,
+    Out,
+    OutBytes,
+    OutText,
     Rights,
+    Rights_,
+    Timestamp,
     WasiError,
     Whence,
+    Whence_,
 )
 from ..clocks import RealClock
 from ..context import Context
@@ -29,6 +47,13 @@ from ..guestmem import encode_path
 from ..vfs import Stat
 from ._registry import syscall
 
+_DIRENT = DIRENT.whole
+_DIRENT_SIZE = DIRENT.size
+_pack_dirent = DIRENT.pack_into
+# plain ints for the hot calls (a class attribute is a lookup per use)
+_FD_READ, _FD_WRITE, _FD_SEEK = Rights.FD_READ, Rights.FD_WRITE, Rights.FD_SEEK
+_READ_SEEK, _WRITE_SEEK = _FD_READ | _FD_SEEK, _FD_WRITE | _FD_SEEK
+_APPEND = Fdflags.APPEND
 _SETTABLE_FDFLAGS = Fdflags.APPEND | Fdflags.NONBLOCK
 _ALL_FDFLAGS = 0x1F
 
@@ -63,17 +88,20 @@ def _io_entry(ctx: Context, fd: int, right: int) -> Entry:
     entry = ctx.fds.get(fd)
     if isinstance(entry, DirEntry):
         raise WasiError(Errno.BADF)
-    if right & ~entry.rights_base:
+    if entry.rights_base & right != right:
         raise WasiError(Errno.NOTCAPABLE)
     return entry
 
 
 def _seekable(ctx: Context, fd: int, right: int) -> FileEntry:
-    """A regular file for offset operations: ESPIPE for streams (checked before rights)."""
+    """A regular file for offset operations: ESPIPE for streams (checked before rights),
+    EBADF for anything else that is no regular file. One table lookup."""
     entry = ctx.fds.get(fd)
-    if isinstance(entry, StreamEntry):
-        raise WasiError(Errno.SPIPE)
-    return ctx.fds.file(fd, right)
+    if not isinstance(entry, FileEntry):
+        raise WasiError(Errno.SPIPE if isinstance(entry, StreamEntry) else Errno.BADF)
+    if entry.rights_base & right != right:
+        raise WasiError(Errno.NOTCAPABLE)
+    return entry
 
 
 #: Host file offsets are signed 64-bit: a range past this is EINVAL (as wasmtime answers),
@@ -81,21 +109,19 @@ def _seekable(ctx: Context, fd: int, right: int) -> FileEntry:
 _MAX_OFFSET = (1 << 63) - 1
 
 
-def _check_range(at: int, length: int) -> None:
-    if at + length > _MAX_OFFSET:
-        raise WasiError(Errno.INVAL)
-
-
 def _read_at(entry: FileEntry, bufs: list[memoryview], offset: int) -> int:
     readinto = entry.pread  # FD_READ, checked, stands for the handle's read mode
     total = 0
     for buf in bufs:
-        if not buf:
+        size = len(buf)
+        if not size:
             continue
-        _check_range(offset + total, len(buf))
-        n = readinto(buf, offset + total)
+        at = offset + total
+        if at + size > _MAX_OFFSET:
+            raise WasiError(Errno.INVAL)
+        n = readinto(buf, at)
         total += n
-        if n < len(buf):
+        if n < size:
             break
     return total
 
@@ -129,9 +155,12 @@ def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int,
     write = entry.pwrite  # FD_WRITE, checked, stands for the handle's write mode
     total = 0
     for buf in bufs:
-        if buf:
-            _check_range(offset + total, len(buf))
-            total += write(buf, offset + total)
+        size = len(buf)
+        if size:
+            at = offset + total
+            if at + size > _MAX_OFFSET:
+                raise WasiError(Errno.INVAL)
+            total += write(buf, at)
     if entry.fdflags & _SYNC_FDFLAGS:
         entry.handle.sync()  # the guest asked for O_SYNC/O_DSYNC: durable before we answer
     return total
@@ -140,9 +169,9 @@ def _write_at(entry: FileEntry, bufs: list[memoryview], offset: int,
 # --- reading and writing ---------------------------------------------------------------------------
 
 
-@syscall("iiii")
-def fd_read(ctx: Context, fd: int, iovs: int, iovs_len: int, nread_ptr: int) -> None:
-    entry = _io_entry(ctx, fd, Rights.FD_READ)
+@syscall(fd=Fd, iovs=Iovecs, nread=Out(SIZE))
+def fd_read(ctx: Context, fd: int, iovs: int, iovs_len: int, nread: int) -> int:
+    entry = _io_entry(ctx, fd, _FD_READ)
     bufs = ctx.mem.iovecs(iovs, iovs_len)
     if isinstance(entry, FileEntry):
         n = _read_at(entry, bufs, entry.offset)
@@ -150,15 +179,15 @@ def fd_read(ctx: Context, fd: int, iovs: int, iovs_len: int, nread_ptr: int) -> 
     else:
         n = entry.stream.readv(bufs)  # type: ignore[attr-defined]
     ctx.usage.bytes_read += n
-    ctx.mem.write_u32(nread_ptr, n)
+    return n
 
 
-@syscall("iiii")
-def fd_write(ctx: Context, fd: int, iovs: int, iovs_len: int, nwritten_ptr: int) -> None:
-    entry = _io_entry(ctx, fd, Rights.FD_WRITE)
+@syscall(fd=Fd, iovs=Ciovecs, nwritten=Out(SIZE))
+def fd_write(ctx: Context, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
+    entry = _io_entry(ctx, fd, _FD_WRITE)
     bufs = ctx.mem.iovecs(iovs, iovs_len)
     if isinstance(entry, FileEntry):
-        if entry.fdflags & Fdflags.APPEND:
+        if entry.fdflags & _APPEND:
             entry.offset = entry.handle.stat().size
         n = _write_at(entry, bufs, entry.offset, ctx.limits.max_file_size)
         entry.offset += n
@@ -166,34 +195,34 @@ def fd_write(ctx: Context, fd: int, iovs: int, iovs_len: int, nwritten_ptr: int)
         # A short write ends the call (the guest writes the rest): never leave a gap.
         n = entry.stream.writev(bufs)  # type: ignore[attr-defined]
     ctx.usage.bytes_written += n
-    ctx.mem.write_u32(nwritten_ptr, n)
+    return n
 
 
-@syscall("iiiIi")
-def fd_pread(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int, nread_ptr: int) -> None:
-    entry = _seekable(ctx, fd, Rights.FD_READ | Rights.FD_SEEK)
+@syscall(fd=Fd, iovs=Iovecs, offset=Filesize, nread=Out(SIZE))
+def fd_pread(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int, nread: int) -> int:
+    entry = _seekable(ctx, fd, _READ_SEEK)
     n = _read_at(entry, ctx.mem.iovecs(iovs, iovs_len), offset)
     ctx.usage.bytes_read += n
-    ctx.mem.write_u32(nread_ptr, n)
+    return n
 
 
-@syscall("iiiIi")
+@syscall(fd=Fd, iovs=Ciovecs, offset=Filesize, nwritten=Out(SIZE))
 def fd_pwrite(ctx: Context, fd: int, iovs: int, iovs_len: int, offset: int,
-              nwritten_ptr: int) -> None:
-    entry = _seekable(ctx, fd, Rights.FD_WRITE | Rights.FD_SEEK)
+              nwritten: int) -> int:
+    entry = _seekable(ctx, fd, _WRITE_SEEK)
     if entry.fdflags & Fdflags.APPEND:
         # Linux's pwrite on an O_APPEND file appends, whatever the offset; wasmtime shows it.
         offset = entry.handle.stat().size
     n = _write_at(entry, ctx.mem.iovecs(iovs, iovs_len), offset, ctx.limits.max_file_size)
     ctx.usage.bytes_written += n
-    ctx.mem.write_u32(nwritten_ptr, n)
+    return n
 
 
 # --- offsets ---------------------------------------------------------------------------------------
 
 
-@syscall("iIii")
-def fd_seek(ctx: Context, fd: int, offset: int, whence: int, newoffset_ptr: int) -> None:
+@syscall(fd=Fd, offset=Filedelta, whence=Whence_, newoffset=Out(FILESIZE))
+def fd_seek(ctx: Context, fd: int, offset: int, whence: int, newoffset: int) -> int:
     offset -= (offset >> 63) << 64  # filedelta is signed
     wh = ctx.whence(whence)
     # Asking where we are needs only FD_TELL (as uvwasi and the witx say).
@@ -211,26 +240,24 @@ def fd_seek(ctx: Context, fd: int, offset: int, whence: int, newoffset_ptr: int)
     if new < 0 or new > _MAX_OFFSET:
         raise WasiError(Errno.INVAL)
     entry.offset = new
-    ctx.mem.write_u64(newoffset_ptr, new)
+    return new
 
 
-@syscall("ii")
-def fd_tell(ctx: Context, fd: int, offset_ptr: int) -> None:
-    entry = _seekable(ctx, fd, Rights.FD_TELL)
-    ctx.mem.write_u64(offset_ptr, entry.offset)
+@syscall(fd=Fd, offset=Out(FILESIZE))
+def fd_tell(ctx: Context, fd: int, offset: int) -> int:
+    return _seekable(ctx, fd, Rights.FD_TELL).offset
 
 
 # --- fd state ----------------------------------------------------------------------------------------
 
 
-@syscall("ii")
-def fd_fdstat_get(ctx: Context, fd: int, stat_ptr: int) -> None:
+@syscall(fd=Fd, stat=Out(FDSTAT))
+def fd_fdstat_get(ctx: Context, fd: int, stat: int) -> tuple[int, int, int, int]:
     e = ctx.fds.get(fd)
-    FDSTAT.pack_into(ctx.mem.view, stat_ptr, e.filetype, e.fdflags, e.rights_base,
-                     e.rights_inheriting)
+    return e.filetype, e.fdflags, e.rights_base, e.rights_inheriting
 
 
-@syscall("ii")
+@syscall(fd=Fd, flags=Fdflags_)
 def fd_fdstat_set_flags(ctx: Context, fd: int, flags: int) -> None:
     entry = ctx.fds.get(fd, Rights.FD_FDSTAT_SET_FLAGS)
     if flags & ~_ALL_FDFLAGS:
@@ -241,18 +268,19 @@ def fd_fdstat_set_flags(ctx: Context, fd: int, flags: int) -> None:
     entry.set_fdflags((entry.fdflags & ~_SETTABLE_FDFLAGS) | flags)
 
 
-@syscall("iII")
-def fd_fdstat_set_rights(ctx: Context, fd: int, rights_base: int, rights_inheriting: int) -> None:
+@syscall(fd=Fd, fs_rights_base=Rights_, fs_rights_inheriting=Rights_)
+def fd_fdstat_set_rights(ctx: Context, fd: int, fs_rights_base: int,
+                         fs_rights_inheriting: int) -> None:
     entry = ctx.fds.get(fd)
     # Rights may only shrink.
-    if rights_base & ~entry.rights_base or rights_inheriting & ~entry.rights_inheriting:
+    if fs_rights_base & ~entry.rights_base or fs_rights_inheriting & ~entry.rights_inheriting:
         raise WasiError(Errno.NOTCAPABLE)
-    entry.rights_base = rights_base
-    entry.rights_inheriting = rights_inheriting
+    entry.rights_base = fs_rights_base
+    entry.rights_inheriting = fs_rights_inheriting
 
 
-@syscall("ii")
-def fd_filestat_get(ctx: Context, fd: int, buf_ptr: int) -> None:
+@syscall(fd=Fd, stat=Out(FILESTAT))
+def fd_filestat_get(ctx: Context, fd: int, stat: int) -> Stat:
     entry = ctx.fds.get(fd, Rights.FD_FILESTAT_GET)
     if isinstance(entry, FileEntry):
         st = entry.handle.stat()
@@ -260,10 +288,10 @@ def fd_filestat_get(ctx: Context, fd: int, buf_ptr: int) -> None:
         st = entry.stat()
     else:
         st = stream_stat(entry)  # type: ignore[arg-type]
-    ctx.write_filestat(buf_ptr, st)
+    return ctx.guest_stat(st)
 
 
-@syscall("iI")
+@syscall(fd=Fd, size=Filesize)
 def fd_filestat_set_size(ctx: Context, fd: int, size: int) -> None:
     entry = ctx.fds.file(fd, Rights.FD_FILESTAT_SET_SIZE)
     if size >= 1 << 63:
@@ -274,7 +302,7 @@ def fd_filestat_set_size(ctx: Context, fd: int, size: int) -> None:
     entry.handle.truncate(size)
 
 
-@syscall("iIIi")
+@syscall(fd=Fd, atim=Timestamp, mtim=Timestamp, fst_flags=Fstflags_)
 def fd_filestat_set_times(ctx: Context, fd: int, atim: int, mtim: int, fst_flags: int) -> None:
     entry = ctx.fds.get(fd, Rights.FD_FILESTAT_SET_TIMES)
     a, m = times_from_fstflags(ctx.clock, atim, mtim, fst_flags)
@@ -289,32 +317,32 @@ def fd_filestat_set_times(ctx: Context, fd: int, atim: int, mtim: int, fst_flags
 # --- file-level hints and space ---------------------------------------------------------------------
 
 
-@syscall("iIIi")
-def fd_advise(ctx: Context, fd: int, offset: int, length: int, advice: int) -> None:
+@syscall(fd=Fd, offset=Filesize, len=Filesize, advice=Advice_)
+def fd_advise(ctx: Context, fd: int, offset: int, len: int, advice: int) -> None:  # noqa: A002
     ctx.fds.file(fd, Rights.FD_ADVISE)
     if advice > ADVICE_MAX:
         raise WasiError(Errno.INVAL)
     # Advice is only a hint; nothing here benefits from it.
 
 
-@syscall("iII")
-def fd_allocate(ctx: Context, fd: int, offset: int, length: int) -> None:
+@syscall(fd=Fd, offset=Filesize, len=Filesize)
+def fd_allocate(ctx: Context, fd: int, offset: int, len: int) -> None:  # noqa: A002
     # wasmtime answers ENOTSUP; the spec defines it, uvwasi implements it, and so do we.
     entry = ctx.fds.file(fd, Rights.FD_ALLOCATE)
-    if offset + length >= 1 << 63:
+    if offset + len >= 1 << 63:
         raise WasiError(Errno.FBIG)
     limit = ctx.limits.max_file_size
-    if limit is not None and offset + length > limit:
+    if limit is not None and offset + len > limit:
         raise WasiError(Errno.FBIG)
-    entry.handle.allocate(offset, length)
+    entry.handle.allocate(offset, len)
 
 
-@syscall("i")
+@syscall(fd=Fd)
 def fd_datasync(ctx: Context, fd: int) -> None:
     _sync(ctx, fd, Rights.FD_DATASYNC)
 
 
-@syscall("i")
+@syscall(fd=Fd)
 def fd_sync(ctx: Context, fd: int) -> None:
     _sync(ctx, fd, Rights.FD_SYNC)
 
@@ -330,28 +358,27 @@ def _sync(ctx: Context, fd: int, right: int) -> None:
 # --- the table itself ----------------------------------------------------------------------------------
 
 
-@syscall("i")
+@syscall(fd=Fd)
 def fd_close(ctx: Context, fd: int) -> None:
     ctx.fds.pop(fd).close()
 
 
-@syscall("ii")
+@syscall(fd=Fd, to=Fd)
 def fd_renumber(ctx: Context, fd: int, to: int) -> None:
     ctx.fds.renumber(fd, to)
 
 
-@syscall("ii")
-def fd_prestat_get(ctx: Context, fd: int, buf_ptr: int) -> None:
-    entry = _preopen(ctx, fd)
-    PRESTAT.pack_into(ctx.mem.view, buf_ptr, PREOPENTYPE_DIR, len(encode_path(entry.preopen)))
+@syscall(fd=Fd, prestat=Out(PRESTAT))
+def fd_prestat_get(ctx: Context, fd: int, prestat: int) -> tuple[int, int]:
+    return PREOPENTYPE_DIR, len(encode_path(_preopen(ctx, fd).preopen))  # type: ignore[arg-type]
 
 
-@syscall("iii")
-def fd_prestat_dir_name(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
-    name = encode_path(_preopen(ctx, fd).preopen)
+@syscall(fd=Fd, path=OutText)
+def fd_prestat_dir_name(ctx: Context, fd: int, path: int, path_len: int) -> None:
+    name = encode_path(_preopen(ctx, fd).preopen)  # type: ignore[arg-type]
     if path_len < len(name):
         raise WasiError(Errno.NAMETOOLONG)
-    ctx.mem.write_bytes(path_ptr, name)
+    ctx.mem.write_bytes(path, name)
 
 
 def _preopen(ctx: Context, fd: int) -> DirEntry:
@@ -365,9 +392,9 @@ def _preopen(ctx: Context, fd: int) -> DirEntry:
 # --- directories ---------------------------------------------------------------------------------------
 
 
-@syscall("iiiIi")
+@syscall(fd=Fd, buf=OutBytes, cookie=Dircookie, bufused=Out(SIZE))
 def fd_readdir(ctx: Context, fd: int, buf: int, buf_len: int, cookie: int,
-               bufused_ptr: int) -> None:
+               bufused: int) -> int:
     entry = ctx.fds.get(fd)
     if not isinstance(entry, DirEntry):
         raise WasiError(Errno.BADF)
@@ -387,8 +414,15 @@ def fd_readdir(ctx: Context, fd: int, buf: int, buf_len: int, cookie: int,
             break
         name, ino, ftype = listing[index]
         raw = encode_path(name)
-        record = DIRENT.pack(index + 1, ino, len(raw), ftype) + raw
-        take = min(len(record), buf_len - used)
-        out[used : used + take] = record[:take]
-        used += take
-    ctx.mem.write_u32(bufused_ptr, used)
+        end = used + _DIRENT_SIZE + len(raw)
+        if end <= buf_len:
+            # the whole entry fits: header and name straight into guest memory
+            _pack_dirent(out, used, index + 1, ino, len(raw), ftype)
+            out[used + _DIRENT_SIZE : end] = raw
+            used = end
+        else:
+            # the last one is cut at the end of the buffer (the guest sees bufused == buf_len)
+            record = _DIRENT.pack(index + 1, ino, len(raw), ftype) + raw
+            out[used:] = record[: buf_len - used]
+            used = buf_len
+    return used

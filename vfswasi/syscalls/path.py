@@ -7,20 +7,34 @@ one backend operation on (parent directory handle, entry name).
 from __future__ import annotations
 
 from ..abi import (
+    FD,
+    FILESTAT,
     RIGHTS_DIR,
     RIGHTS_DIR_INHERITING,
     RIGHTS_FILE,
+    SIZE,
     Errno,
+    Fd,
+    Fdflags_,
     Filetype,
+    Fstflags_,
     Lookupflags,
+    Lookupflags_,
     Oflags,
+    Oflags_,
+    Out,
+    OutText,
+    Path,
     Rights,
+    Rights_,
+    Timestamp,
     WasiError,
 )
 from ..context import Context
 from ..fdtable import DirEntry, FileEntry
 from ..guestmem import encode_path
 from ..resolver import Target, resolve
+from ..vfs import Stat
 from ._registry import syscall
 from .fd import times_from_fstflags
 
@@ -73,22 +87,23 @@ def _same_mount(a: DirEntry, b: DirEntry) -> None:
 # --- metadata ---------------------------------------------------------------------------------------
 
 
-@syscall("iiiii")
-def path_filestat_get(ctx: Context, fd: int, flags: int, path_ptr: int, path_len: int,
-                      buf_ptr: int) -> None:
-    _, t = _target(ctx, fd, Rights.PATH_FILESTAT_GET, path_ptr, path_len,
+@syscall(fd=Fd, flags=Lookupflags_, path=Path, stat=Out(FILESTAT))
+def path_filestat_get(ctx: Context, fd: int, flags: int, path: int, path_len: int,
+                      stat: int) -> Stat:
+    _, t = _target(ctx, fd, Rights.PATH_FILESTAT_GET, path, path_len,
                    follow=bool(flags & Lookupflags.SYMLINK_FOLLOW))
     with t:
         st = t.lstat()
         _require_dir_if_slashed(t, st.filetype)
-    ctx.write_filestat(buf_ptr, st)
+    return ctx.guest_stat(st)
 
 
-@syscall("iiiiIIi")
-def path_filestat_set_times(ctx: Context, fd: int, flags: int, path_ptr: int, path_len: int,
+@syscall(fd=Fd, flags=Lookupflags_, path=Path, atim=Timestamp, mtim=Timestamp,
+         fst_flags=Fstflags_)
+def path_filestat_set_times(ctx: Context, fd: int, flags: int, path: int, path_len: int,
                             atim: int, mtim: int, fst_flags: int) -> None:
     a, m = times_from_fstflags(ctx.clock, atim, mtim, fst_flags)
-    _, t = _target(ctx, fd, Rights.PATH_FILESTAT_SET_TIMES, path_ptr, path_len,
+    _, t = _target(ctx, fd, Rights.PATH_FILESTAT_SET_TIMES, path, path_len,
                    follow=bool(flags & Lookupflags.SYMLINK_FOLLOW))
     with t:
         _require_dir_if_slashed(t, t.lstat().filetype)
@@ -101,9 +116,9 @@ def path_filestat_set_times(ctx: Context, fd: int, flags: int, path_ptr: int, pa
 # --- creating and removing ----------------------------------------------------------------------------
 
 
-@syscall("iii")
-def path_create_directory(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
-    _, t = _target(ctx, fd, Rights.PATH_CREATE_DIRECTORY, path_ptr, path_len, follow=False,
+@syscall(fd=Fd, path=Path)
+def path_create_directory(ctx: Context, fd: int, path: int, path_len: int) -> None:
+    _, t = _target(ctx, fd, Rights.PATH_CREATE_DIRECTORY, path, path_len, follow=False,
                    follow_trailing=False)
     with t:
         if t.name is None:
@@ -112,23 +127,23 @@ def path_create_directory(ctx: Context, fd: int, path_ptr: int, path_len: int) -
     ctx.usage.files_created += 1
 
 
-@syscall("iii")
-def path_remove_directory(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
-    d, t = _target(ctx, fd, Rights.PATH_REMOVE_DIRECTORY, path_ptr, path_len, follow=False,
+@syscall(fd=Fd, path=Path)
+def path_remove_directory(ctx: Context, fd: int, path: int, path_len: int) -> None:
+    d, t = _target(ctx, fd, Rights.PATH_REMOVE_DIRECTORY, path, path_len, follow=False,
                    follow_trailing=False)
     with t:
         if t.name is None:
             raise WasiError(Errno.INVAL)  # rmdir(".") as POSIX
         if t.must_be_dir and _entry_kind(t) == _SYMLINK:
-            _refuse_slashed_symlink(ctx, d, path_ptr, path_len)
+            _refuse_slashed_symlink(ctx, d, path, path_len)
         t.backend.rmdir(t.parent, t.name)
     ctx.usage.files_removed += 1
 
 
-@syscall("iii")
-def path_unlink_file(ctx: Context, fd: int, path_ptr: int, path_len: int) -> None:
+@syscall(fd=Fd, path=Path)
+def path_unlink_file(ctx: Context, fd: int, path: int, path_len: int) -> None:
     # "x/" follows a final symlink, only to choose the error: nothing slashed is unlinked.
-    _, t = _target(ctx, fd, Rights.PATH_UNLINK_FILE, path_ptr, path_len, follow=False)
+    _, t = _target(ctx, fd, Rights.PATH_UNLINK_FILE, path, path_len, follow=False)
     with t:
         if t.name is None:
             raise WasiError(Errno.ISDIR)
@@ -138,17 +153,17 @@ def path_unlink_file(ctx: Context, fd: int, path_ptr: int, path_len: int) -> Non
     ctx.usage.files_removed += 1
 
 
-@syscall("iiiii")
-def path_symlink(ctx: Context, old_path_ptr: int, old_path_len: int, fd: int, new_path_ptr: int,
+@syscall(old_path=Path, fd=Fd, new_path=Path)
+def path_symlink(ctx: Context, old_path: int, old_path_len: int, fd: int, new_path: int,
                  new_path_len: int) -> None:
-    target = ctx.mem.path(old_path_ptr, old_path_len)
+    target = ctx.mem.path(old_path, old_path_len)
     if not target:
         raise WasiError(Errno.NOENT)  # as symlinkat(2), whatever the backend could store
     if target.startswith("/"):
         # Absolute targets could never resolve inside the sandbox (wasmtime refuses them too).
         raise WasiError(Errno.PERM)
     # "x/" follows a final symlink, only to choose the error (as path_link and wasmtime)
-    _, t = _target(ctx, fd, Rights.PATH_SYMLINK, new_path_ptr, new_path_len, follow=False)
+    _, t = _target(ctx, fd, Rights.PATH_SYMLINK, new_path, new_path_len, follow=False)
     with t:
         if t.name is None:
             raise WasiError(Errno.EXIST)
@@ -158,18 +173,18 @@ def path_symlink(ctx: Context, old_path_ptr: int, old_path_len: int, fd: int, ne
     ctx.usage.files_created += 1
 
 
-@syscall("iiiiiii")
-def path_link(ctx: Context, old_fd: int, old_flags: int, old_path_ptr: int, old_path_len: int,
-              new_fd: int, new_path_ptr: int, new_path_len: int) -> None:
+@syscall(old_fd=Fd, old_flags=Lookupflags_, old_path=Path, new_fd=Fd, new_path=Path)
+def path_link(ctx: Context, old_fd: int, old_flags: int, old_path: int, old_path_len: int,
+              new_fd: int, new_path: int, new_path_len: int) -> None:
     if old_flags & Lookupflags.SYMLINK_FOLLOW:
         # Linking through a symlink to its target: wasmtime refuses it, and so do we.
         raise WasiError(Errno.INVAL)
     # A trailing slash follows a final symlink on both sides ("link/" names its directory),
     # as POSIX and wasmtime do; only errors can come of it, since a directory is never linked.
-    src_dir, src = _target(ctx, old_fd, Rights.PATH_LINK_SOURCE, old_path_ptr, old_path_len,
+    src_dir, src = _target(ctx, old_fd, Rights.PATH_LINK_SOURCE, old_path, old_path_len,
                            follow=False)
     with src:
-        dst_dir, dst = _target(ctx, new_fd, Rights.PATH_LINK_TARGET, new_path_ptr,
+        dst_dir, dst = _target(ctx, new_fd, Rights.PATH_LINK_TARGET, new_path,
                                new_path_len, follow=False)
         with dst:
             _same_mount(src_dir, dst_dir)
@@ -192,13 +207,13 @@ def path_link(ctx: Context, old_fd: int, old_flags: int, old_path_ptr: int, old_
     ctx.usage.files_created += 1
 
 
-@syscall("iiiiii")
-def path_rename(ctx: Context, fd: int, old_path_ptr: int, old_path_len: int, new_fd: int,
-                new_path_ptr: int, new_path_len: int) -> None:
-    src_dir, src = _target(ctx, fd, Rights.PATH_RENAME_SOURCE, old_path_ptr, old_path_len,
+@syscall(fd=Fd, old_path=Path, new_fd=Fd, new_path=Path)
+def path_rename(ctx: Context, fd: int, old_path: int, old_path_len: int, new_fd: int,
+                new_path: int, new_path_len: int) -> None:
+    src_dir, src = _target(ctx, fd, Rights.PATH_RENAME_SOURCE, old_path, old_path_len,
                            follow=False, follow_trailing=False)
     with src:
-        dst_dir, dst = _target(ctx, new_fd, Rights.PATH_RENAME_TARGET, new_path_ptr,
+        dst_dir, dst = _target(ctx, new_fd, Rights.PATH_RENAME_TARGET, new_path,
                                new_path_len, follow=False, follow_trailing=False)
         with dst:
             _same_mount(src_dir, dst_dir)
@@ -212,11 +227,11 @@ def path_rename(ctx: Context, fd: int, old_path_ptr: int, old_path_len: int, new
             src.backend.rename(src.parent, src.name, dst.parent, dst.name)
 
 
-@syscall("iiiiii")
-def path_readlink(ctx: Context, fd: int, path_ptr: int, path_len: int, buf: int, buf_len: int,
-                  bufused_ptr: int) -> None:
+@syscall(fd=Fd, path=Path, buf=OutText, bufused=Out(SIZE))
+def path_readlink(ctx: Context, fd: int, path: int, path_len: int, buf: int, buf_len: int,
+                  bufused: int) -> int:
     # "link/" follows the link (POSIX): its target is no symlink, so EINVAL or ENOTDIR.
-    _, t = _target(ctx, fd, Rights.PATH_READLINK, path_ptr, path_len, follow=False)
+    _, t = _target(ctx, fd, Rights.PATH_READLINK, path, path_len, follow=False)
     with t:
         if t.name is None:
             raise WasiError(Errno.INVAL)
@@ -229,15 +244,17 @@ def path_readlink(ctx: Context, fd: int, path_ptr: int, path_len: int, buf: int,
         raise WasiError(Errno.PERM)
     n = min(len(target), buf_len)  # truncated to the buffer, as preview1 says
     ctx.mem.write_bytes(buf, target[:n])
-    ctx.mem.write_u32(bufused_ptr, n)
+    return n
 
 
 # --- opening --------------------------------------------------------------------------------------------
 
 
-@syscall("iiiiiIIii")
-def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int, oflags: int,
-              rights_base: int, rights_inheriting: int, fdflags: int, fd_ptr: int) -> None:
+@syscall(fd=Fd, dirflags=Lookupflags_, path=Path, oflags=Oflags_, fs_rights_base=Rights_,
+         fs_rights_inheriting=Rights_, fdflags=Fdflags_, opened_fd=Out(FD))
+def path_open(ctx: Context, fd: int, dirflags: int, path: int, path_len: int, oflags: int,
+              fs_rights_base: int, fs_rights_inheriting: int, fdflags: int,
+              opened_fd: int) -> int:
     needed = Rights.PATH_OPEN
     if oflags & Oflags.CREAT:
         needed |= Rights.PATH_CREATE_FILE
@@ -251,18 +268,18 @@ def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int
     # CREAT|EXCL never follows a final symlink, not even a dangling one (POSIX O_EXCL).
     follow = bool(dirflags & Lookupflags.SYMLINK_FOLLOW) and not exclusive
     d = ctx.fds.dir(fd, needed)
-    path = ctx.mem.path(path_ptr, path_len)
+    name = ctx.mem.path(path, path_len)
     # EMFILE before the lookup, as openat(2) reserves the fd first: a full table never
     # creates or truncates a file it could not hand out.
     ctx.fds.check_room()
     # O_CREAT of "x/" is ISDIR whatever x is (checked below): like Linux and wasmtime, never
     # expand a final symlink for it, so its loops or dangling parents cannot answer first.
-    slashed_create = bool(oflags & Oflags.CREAT) and path.endswith("/")
-    t = resolve(d.backend, d.handle, path, follow=follow and not slashed_create,
+    slashed_create = bool(oflags & Oflags.CREAT) and name.endswith("/")
+    t = resolve(d.backend, d.handle, name, follow=follow and not slashed_create,
                 follow_trailing=not slashed_create)
     # New rights: what was asked for, within what the directory lets its children have.
-    base = rights_base & d.rights_inheriting
-    inheriting = rights_inheriting & d.rights_inheriting
+    base = fs_rights_base & d.rights_inheriting
+    inheriting = fs_rights_inheriting & d.rights_inheriting
     with t:
         kind = Filetype.DIRECTORY if t.name is None else _entry_kind(t)
         if oflags & Oflags.CREAT and t.must_be_dir and t.name is not None:
@@ -301,11 +318,7 @@ def path_open(ctx: Context, fd: int, dirflags: int, path_ptr: int, path_len: int
     new_fd = fds.open(entry)
     if fds.peak > ctx.usage.peak_open_fds:
         ctx.usage.peak_open_fds = fds.peak
-    try:
-        ctx.mem.write_u32(fd_ptr, new_fd)
-    except BaseException:
-        fds.pop(new_fd).close()
-        raise
+    return new_fd  # closed again if it cannot be written at opened_fd (see `Out`)
 
 
 def _open_dir(t: Target, base: int, inheriting: int) -> DirEntry:

@@ -22,23 +22,47 @@ from __future__ import annotations
 
 import select
 import time
+from typing import Any
 
 from ..abi import (
     EVENT,
     EVENTRWFLAGS_FD_READWRITE_HANGUP,
+    SIZE,
     SUBCLOCKFLAGS_ABSTIME,
-    SUBSCRIPTION_FD,
-    SUBSCRIPTION_HEAD,
+    SUBSCRIPTION,
+    SUBSCRIPTION_FD_READWRITE,
+    Array,
     Clockid,
     Errno,
     Eventtype,
+    Out,
+    Record,
+    Size,
     WasiError,
+    record_for,
 )
 from ..context import Context
 from ..fdtable import DirEntry, FdTable, FileEntry, StreamEntry
 from ._registry import syscall
 
 _EVENT_SIZE = EVENT.size
+#: a subscription's userdata and tag, and the fd of an fd_read/fd_write payload (the same
+#: offsets in both ABIs); the clock payload's reader is per ABI (`_clock_reader`)
+_HEAD_AT, _HEAD = SUBSCRIPTION.reader("userdata", "u.tag")
+_FD_AT = SUBSCRIPTION.offset_of("u.fd_read")
+_FD = SUBSCRIPTION_FD_READWRITE.reader("file_descriptor")[1]
+
+
+def _clock_reader(subscription: Record) -> tuple[int, Any]:
+    """(offset in the subscription, unpack_from) of a clock payload's id, timeout,
+    precision and flags."""
+    clock = subscription.fields["u"].cases["clock"]  # type: ignore[union-attr]
+    at, st = clock.reader("id", "timeout", "precision", "flags")
+    return subscription.offset_of("u.clock") + at, st.unpack_from
+
+
+_CLOCK_READERS = {version: _clock_reader(record_for(SUBSCRIPTION, version))
+                  for version in ("preview1", "unstable")}
 _CLOCK_IDS = frozenset(int(c) for c in Clockid)
 _CLOCK, _FD_READ, _FD_WRITE = int(Eventtype.CLOCK), int(Eventtype.FD_READ), int(Eventtype.FD_WRITE)
 _HANGUP = EVENTRWFLAGS_FD_READWRITE_HANGUP
@@ -71,18 +95,20 @@ class _Clocks:
         return timeout
 
 
-@syscall("iiii")
-def poll_oneoff(ctx: Context, in_ptr: int, out_ptr: int, nsubscriptions: int,
-                nevents_ptr: int) -> None:
+@syscall(subscriptions=Array(SUBSCRIPTION, "nsubscriptions"),
+         events=Array(EVENT, "nsubscriptions", out=True), nsubscriptions=Size,
+         nevents=Out(SIZE))
+def poll_oneoff(ctx: Context, subscriptions: int, events: int, nsubscriptions: int,
+                nevents: int) -> int:
     if nsubscriptions == 0:
         raise WasiError(Errno.INVAL)
-    layout = ctx.layout
-    size = layout.subscription_size
-    unpack_clock = layout.subscription_clock.unpack_from
+    size = ctx.layout.subscription.size
+    clock_at, unpack_clock = _CLOCK_READERS[ctx.version]
+    unpack_head, unpack_fd = _HEAD.unpack_from, _FD.unpack_from
     mem = ctx.mem
-    subs = mem.slice(in_ptr, nsubscriptions * size)
-    mem.slice(out_ptr, nsubscriptions * _EVENT_SIZE)  # room for every event, checked up front
-    mem.slice(nevents_ptr, 4)
+    subs = mem.slice(subscriptions, nsubscriptions * size)
+    mem.slice(events, nsubscriptions * _EVENT_SIZE)  # room for every event, checked up front
+    mem.slice(nevents, SIZE.size)
     fds = ctx.fds
     clocks = _Clocks(ctx)
     start = time.monotonic_ns()
@@ -92,9 +118,9 @@ def poll_oneoff(ctx: Context, in_ptr: int, out_ptr: int, nsubscriptions: int,
     earliest: int | None = None  # ns until the first clock
     masks: dict[int, int] = {}  # host fd -> poll(2) events, at most one per open fd
     for at in range(0, nsubscriptions * size, size):
-        _userdata, tag = SUBSCRIPTION_HEAD.unpack_from(subs, at)
+        _userdata, tag = unpack_head(subs, at + _HEAD_AT)
         if tag == _CLOCK:
-            clock_id, due, _precision, flags = unpack_clock(subs, at + 16)[-4:]
+            clock_id, due, _precision, flags = unpack_clock(subs, at + clock_at)
             if flags & SUBCLOCKFLAGS_ABSTIME or clock_id not in _CLOCK_IDS:
                 try:
                     due = clocks.relative(clock_id, due, flags)
@@ -104,7 +130,7 @@ def poll_oneoff(ctx: Context, in_ptr: int, out_ptr: int, nsubscriptions: int,
             if earliest is None or due < earliest:
                 earliest = due
         elif tag == _FD_READ or tag == _FD_WRITE:
-            (fd,) = SUBSCRIPTION_FD.unpack_from(subs, at + 16)
+            (fd,) = unpack_fd(subs, at + _FD_AT)
             host_fd = _waitable(fds, fd)
             if host_fd is None:
                 immediate = True
@@ -120,22 +146,22 @@ def poll_oneoff(ctx: Context, in_ptr: int, out_ptr: int, nsubscriptions: int,
     pack = EVENT.pack_into
     n = 0
     for at in range(0, nsubscriptions * size, size):
-        userdata, tag = SUBSCRIPTION_HEAD.unpack_from(subs, at)
+        userdata, tag = unpack_head(subs, at + _HEAD_AT)
         event: tuple[int, int, int] | None = None  # errno, nbytes, flags
         if tag == _CLOCK:
-            clock_id, timeout, _precision, flags = unpack_clock(subs, at + 16)[-4:]
+            clock_id, timeout, _precision, flags = unpack_clock(subs, at + clock_at)
             try:
                 if clocks.relative(clock_id, timeout, flags) <= elapsed:
                     event = (0, 0, 0)
             except WasiError as e:
                 event = (e.errno, 0, 0)
         elif tag == _FD_READ or tag == _FD_WRITE:
-            (fd,) = SUBSCRIPTION_FD.unpack_from(subs, at + 16)
+            (fd,) = unpack_fd(subs, at + _FD_AT)
             event = _fd_event(fds, fd, tag, revents)
         if event is not None and n < nsubscriptions:
-            pack(view, out_ptr + n * _EVENT_SIZE, userdata, event[0], tag, event[1], event[2])
+            pack(view, events + n * _EVENT_SIZE, userdata, event[0], tag, event[1], event[2])
             n += 1
-    mem.write_u32(nevents_ptr, n)
+    return n
 
 
 def _waitable(fds: FdTable, fd: int) -> int | None:

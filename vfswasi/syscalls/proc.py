@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..abi import SIGNAL_MAX, Errno, WasiError
+from ..abi import SIGNAL_MAX, Errno, Exitcode, OutBytes, Signal, WasiError
 from ..context import Context
 from ._registry import syscall
 
@@ -17,12 +17,12 @@ class WASIExit(Exception):
         self.code = code
 
 
-@syscall("i", returns_errno=False)
-def proc_exit(ctx: Context, code: int) -> None:
-    raise WASIExit(code)
+@syscall(returns_errno=False, rval=Exitcode)
+def proc_exit(ctx: Context, rval: int) -> None:
+    raise WASIExit(rval)
 
 
-@syscall("i")
+@syscall(sig=Signal)
 def proc_raise(ctx: Context, sig: int) -> None:
     # Never signal the host process (uvwasi does): a guest cannot kill its embedder.
     if sig > SIGNAL_MAX:
@@ -30,12 +30,12 @@ def proc_raise(ctx: Context, sig: int) -> None:
     raise WasiError(Errno.NOTSUP)
 
 
-@syscall("")
+@syscall()
 def sched_yield(ctx: Context) -> None:
     os.sched_yield()
 
 
-@syscall("ii")
+@syscall(buf=OutBytes)
 def random_get(ctx: Context, buf: int, buf_len: int) -> None:
     # Bounds first, then filled in place, piece by piece: a 2 GiB request never becomes a
     # 2 GiB host buffer. The source is the instance's (the OS's, or a deterministic run's).
