@@ -160,18 +160,10 @@ if FAST_PATH:
 _I32, _I64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
 
 
-_FUNCTYPES: dict[tuple[str, bool], wasmtime.FuncType] = {}
-
-
 def functype(sig: str, returns_errno: bool) -> wasmtime.FuncType:
-    """FuncType for a signature string: 'i' = i32, 'I' = i64 params; result i32 errno.
-    Built once per signature (wasmtime copies the type wherever it is used)."""
-    ty = _FUNCTYPES.get((sig, returns_errno))
-    if ty is None:
-        params = [_I64 if c == "I" else _I32 for c in sig]
-        ty = _FUNCTYPES[sig, returns_errno] = wasmtime.FuncType(
-            params, [_I32] if returns_errno else [])
-    return ty
+    """FuncType for a signature string: 'i' = i32, 'I' = i64 params; result i32 errno."""
+    params = [_I64 if c == "I" else _I32 for c in sig]
+    return wasmtime.FuncType(params, [_I32] if returns_errno else [])
 
 
 def _decoder(sig: str) -> struct.Struct:
