@@ -296,3 +296,35 @@ def test_bulk_copies_between_guest_memory_and_python(backend):
     with pytest.raises(IndexError):
         fastcall.copy_to(store, memory, 2 * 65536 - 1, b"zz")
     assert memory.read(store, 2 * 65536 - 1, 2 * 65536) == b"\0"  # nothing written
+
+
+STORE_REUSE = """
+import gc, sys, wasmtime, vfswasi
+from vfswasi import fastcall
+fastcall.BACKEND = sys.argv[1]
+wat = '''(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $a (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "argc") (result i32)
+    (drop (call $a (i32.const 16) (i32.const 20))) (i32.load (i32.const 16))))'''
+engine = wasmtime.Engine()
+module = wasmtime.Module(engine, wat)
+with vfswasi.WASI(args=["a", "b"]) as wasi:
+    linker = wasmtime.Linker(engine)
+    wasi.link(linker)
+    for _ in range(100):
+        store = wasmtime.Store(engine)
+        assert linker.instantiate(store, module).exports(store)["argc"](store) == 2
+        del store
+        gc.collect()
+print("ok")
+"""
+
+
+def test_one_linker_serves_store_after_store(backend):
+    # A freed store's address comes back for the next one: a dispatcher trusting the
+    # context would hand wasmtime the old store's memory, and wasmtime aborts the process
+    # ("object used with the wrong store"). In a subprocess, so an abort is a failure here.
+    run = subprocess.run([sys.executable, "-c", STORE_REUSE, backend], capture_output=True,
+                         text=True, timeout=120)
+    assert (run.returncode, run.stdout) == (0, "ok\n"), run.stderr[-2000:]

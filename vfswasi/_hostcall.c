@@ -6,8 +6,8 @@
  *
  *   - counts the call (the usage report) and checks the run's stop request
  *     (`control.reason is not None` -> raise Stopped(reason), a trap);
- *   - finds the guest memory of the calling store (a Python `rebind` callback, only when the
- *     store context changed) and asks wasmtime for its base and length, calling
+ *   - finds the calling instance's `memory` export and asks wasmtime for its base and
+ *     length, calling
  *     `GuestMemory.refresh(base, size)` only when they changed (or someone else moved the
  *     view, e.g. the other ABI's functions of the same WASI bound to another store);
  *   - decodes the raw argument array per the signature ('i' = i32, read unsigned; 'I' = i64)
@@ -33,6 +33,8 @@ typedef void *(*unchecked_callback_t)(void *env, void *caller, void *args_and_re
 typedef void (*finalizer_t)(void *env);
 
 static void *(*wt_caller_context)(void *caller);
+static int (*wt_caller_export_get)(void *caller, const char *name, size_t name_len,
+                                   void *extern_out); /* C bool */
 static uint8_t *(*wt_memory_data)(const void *ctx, const void *memory);
 static size_t (*wt_memory_data_size)(const void *ctx, const void *memory);
 static void *(*wt_trap_new)(const char *msg, size_t len);
@@ -52,7 +54,15 @@ static PyObject *func_module;       /* wasmtime._func, which holds LAST_EXCEPTIO
 static long errno_fault, errno_io;
 static int initialized;
 
-static PyObject *s_reason, *s_errno, *s_view, *s_refresh, *s_last_exception;
+/* wasmtime_extern_t, as wasmtime-py's bindings lay it out (fastcall.py derives the numbers):
+ * a kind byte at 0, then the union `of` at extern_of, whose wasmtime_memory_t starts with
+ * the store's id and the memory's index in it: extern_key bytes that name the memory (store
+ * ids are never reused, unlike the address of a freed store's context; padding is left out) */
+#define EXTERN_MAX 64
+static Py_ssize_t extern_size, extern_of, extern_key;
+static unsigned char extern_kind_memory;
+
+static PyObject *s_reason, *s_errno, *s_view, *s_refresh, *s_forget, *s_last_exception;
 
 /* wasmtime_val_raw_t is a 16-byte union; an i32 sits in its low 4 bytes, an i64 in its low 8 */
 #define RAW_SIZE 16
@@ -89,38 +99,33 @@ static PyTypeObject CounterType = {
 typedef struct {
     PyObject_HEAD
     PyObject *mem;     /* the GuestMemory */
-    PyObject *rebind;  /* rebind(caller: int) -> address of a wasmtime_memory_t, or None */
-    void *ctx;         /* the store context bound to (NULL: none yet) */
-    void *memory;      /* its `memory` export (kept alive by `rebind`'s owner), or NULL */
+    int bound;         /* `found` holds the calling instance's memory export */
+    unsigned char found[EXTERN_MAX]; /* that export, a wasmtime_extern_t */
     uint8_t *base;     /* what mem.refresh was last given ... */
     size_t size;
     PyObject *view;    /* ... and the view it answered (identity: has anyone moved it since?) */
 } Binding;
 
 static int binding_init(Binding *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"mem", "rebind", NULL};
-    PyObject *mem, *rebind;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:Binding", kwlist, &mem, &rebind))
+    static char *kwlist[] = {"mem", NULL};
+    PyObject *mem;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Binding", kwlist, &mem))
         return -1;
     Py_INCREF(mem);
-    Py_INCREF(rebind);
     Py_XSETREF(self->mem, mem);
-    Py_XSETREF(self->rebind, rebind);
-    self->ctx = self->memory = NULL;
+    self->bound = 0;
     Py_CLEAR(self->view);
     return 0;
 }
 
 static int binding_traverse(Binding *self, visitproc visit, void *arg) {
     Py_VISIT(self->mem);
-    Py_VISIT(self->rebind);
     Py_VISIT(self->view);
     return 0;
 }
 
 static int binding_clear(Binding *self) {
     Py_CLEAR(self->mem);
-    Py_CLEAR(self->rebind);
     Py_CLEAR(self->view);
     return 0;
 }
@@ -132,7 +137,7 @@ static void binding_dealloc(Binding *self) {
 }
 
 static PyObject *binding_forget(Binding *self, PyObject *Py_UNUSED(ignored)) {
-    self->ctx = self->memory = NULL;
+    self->bound = 0;
     Py_CLEAR(self->view);
     Py_RETURN_NONE;
 }
@@ -148,7 +153,7 @@ static PyTypeObject BindingType = {
     .tp_name = "vfswasi._hostcall.Binding",
     .tp_basicsize = sizeof(Binding),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Binding(mem, rebind): the guest memory of the calling store, for a GuestMemory.",
+    .tp_doc = "Binding(mem): shows a GuestMemory the memory of whichever instance calls.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)binding_init,
     .tp_traverse = (traverseproc)binding_traverse,
@@ -157,34 +162,42 @@ static PyTypeObject BindingType = {
     .tp_methods = binding_methods,
 };
 
-/* Make the GuestMemory show the calling store's memory. -1 with an exception set on error. */
+/* Make the GuestMemory show the calling instance's memory. -1 with an exception set on error.
+ *
+ * The `memory` export is looked up on every call and compared with the last one, store id
+ * included: a WASI linked into a Linker may serve many stores in turn, and a new store can
+ * get the address of a freed one, so neither the context nor a cached export can be trusted
+ * (using a memory with another store's context aborts the process). */
 static int binding_sync(Binding *b, void *caller) {
     void *ctx = wt_caller_context(caller);
-    if (ctx != b->ctx) { /* first call, or the WASI was linked into another store */
-        PyObject *addr = PyLong_FromVoidPtr(caller);
-        if (addr == NULL)
+    unsigned char found[EXTERN_MAX];
+    memset(found, 0, sizeof found);
+    int has = wt_caller_export_get(caller, "memory", 6, found) && found[0] == extern_kind_memory;
+    if (!has) { /* no memory export: an empty view (once, unless someone set another) */
+        PyObject *view = PyObject_GetAttr(b->mem, s_view);
+        if (view == NULL)
             return -1;
-        PyObject *found = PyObject_CallOneArg(b->rebind, addr);
-        Py_DECREF(addr);
-        if (found == NULL)
-            return -1;
-        void *memory = NULL;
-        if (found != Py_None) {
-            memory = PyLong_AsVoidPtr(found);
-            if (memory == NULL && PyErr_Occurred()) {
-                Py_DECREF(found);
+        Py_DECREF(view);
+        if (b->bound || view != b->view) {
+            b->bound = 0;
+            PyObject *r = PyObject_CallMethodNoArgs(b->mem, s_forget);
+            if (r == NULL)
                 return -1;
-            }
+            Py_DECREF(r);
+            Py_XSETREF(b->view, PyObject_GetAttr(b->mem, s_view));
+            if (b->view == NULL)
+                return -1;
         }
-        Py_DECREF(found);
-        b->ctx = ctx;
-        b->memory = memory;
-        Py_CLEAR(b->view);
-    }
-    if (b->memory == NULL)
         return 0;
-    uint8_t *base = wt_memory_data(ctx, b->memory);
-    size_t size = wt_memory_data_size(ctx, b->memory);
+    }
+    if (!b->bound || memcmp(found + extern_of, b->found + extern_of, extern_key) != 0) {
+        memcpy(b->found, found, extern_size);
+        b->bound = 1;
+        Py_CLEAR(b->view); /* another memory: refresh whatever base and size say */
+    }
+    const void *memory = b->found + extern_of;
+    uint8_t *base = wt_memory_data(ctx, memory);
+    size_t size = wt_memory_data_size(ctx, memory);
     PyObject *view = PyObject_GetAttr(b->mem, s_view);
     if (view == NULL)
         return -1;
@@ -483,18 +496,26 @@ static int addr_of(PyObject *symbols, const char *name, void **out) {
 
 static PyObject *hc_init(PyObject *module, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"symbols", "wasi_error", "struct_error", "errno_from_oserror",
-                             "stopped", "func_module", "fault", "io", NULL};
+                             "stopped", "func_module", "fault", "io", "extern_layout", NULL};
     PyObject *symbols, *we, *se, *efo, *st, *fm;
     long fault, io;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOOll:init", kwlist, &PyDict_Type,
-                                     &symbols, &we, &se, &efo, &st, &fm, &fault, &io))
+    Py_ssize_t ext_size, ext_of, ext_key;
+    unsigned char kind_memory;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOOll(nnnb):init", kwlist, &PyDict_Type,
+                                     &symbols, &we, &se, &efo, &st, &fm, &fault, &io,
+                                     &ext_size, &ext_of, &ext_key, &kind_memory))
         return NULL;
+    if (ext_size > EXTERN_MAX || ext_of < 1 || ext_key < 8 || ext_of + ext_key > ext_size) {
+        PyErr_SetString(PyExc_ValueError, "unexpected wasmtime_extern_t layout");
+        return NULL;
+    }
     void *p;
 #define SYMBOL(var, name)                                                                   \
     if (addr_of(symbols, name, &p) < 0)                                                     \
         return NULL;                                                                        \
     *(void **)&var = p;
     SYMBOL(wt_caller_context, "wasmtime_caller_context")
+    SYMBOL(wt_caller_export_get, "wasmtime_caller_export_get")
     SYMBOL(wt_memory_data, "wasmtime_memory_data")
     SYMBOL(wt_memory_data_size, "wasmtime_memory_data_size")
     SYMBOL(wt_trap_new, "wasmtime_trap_new")
@@ -513,6 +534,10 @@ static PyObject *hc_init(PyObject *module, PyObject *args, PyObject *kwds) {
     Py_XSETREF(func_module, fm);
     errno_fault = fault;
     errno_io = io;
+    extern_size = ext_size;
+    extern_of = ext_of;
+    extern_key = ext_key;
+    extern_kind_memory = kind_memory;
     initialized = 1;
     Py_RETURN_NONE;
 }
@@ -615,7 +640,8 @@ static PyObject *hc_copy_to(PyObject *module, PyObject *args) {
 static PyMethodDef hc_methods[] = {
     {"init", (PyCFunction)(void (*)(void))hc_init, METH_VARARGS | METH_KEYWORDS,
      "init(symbols, wasi_error, struct_error, errno_from_oserror, stopped, func_module, "
-     "fault, io): the wasmtime C-API addresses and the Python pieces calls need."},
+     "fault, io, extern_layout): the wasmtime C-API addresses, the Python pieces calls need, "
+     "and wasmtime_extern_t's layout: (size, offset of `of`, memory key bytes, memory kind)."},
     {"define", hc_define, METH_VARARGS,
      "define(linker, module, name, functype, trampoline) -> address of a wasmtime_error_t "
      "or 0: wasmtime_linker_define_func_unchecked."},
@@ -647,6 +673,7 @@ PyMODINIT_FUNC PyInit__hostcall(void) {
     INTERN(s_errno, "errno")
     INTERN(s_view, "view")
     INTERN(s_refresh, "refresh")
+    INTERN(s_forget, "forget")
     INTERN(s_last_exception, "LAST_EXCEPTION")
 #undef INTERN
     PyObject *m = PyModule_Create(&hc_module);

@@ -8,8 +8,8 @@ which hand over the raw argument array. Three ways to serve them, the first avai
 
 - ``"c"``: the optional C extension `vfswasi._hostcall` (built by `pip install` where a C
   compiler exists) owns the whole wasm -> Python transition: it decodes the arguments, asks
-  wasmtime for the caller's memory with direct C calls and calls the syscall (~0.4 µs);
-- ``"ctypes"``: a ctypes callback per function doing the same in Python (~1.5 µs);
+  wasmtime for the caller's memory with direct C calls and calls the syscall (~0.2 µs a call);
+- ``"ctypes"``: a ctypes callback per function doing the same in Python (~1 µs);
 - ``"slow"``: the public API (`Linker.define_func` with `access_caller`), when wasmtime-py
   lacks a symbol the other two need.
 
@@ -87,8 +87,18 @@ try:
     # ctypes subclasses of c_uint8 are not converted to int on access: compare raw values
     _EXTERN_MEMORY = getattr(_wt_ffi.WASMTIME_EXTERN_MEMORY, "value", _wt_ffi.WASMTIME_EXTERN_MEMORY)
     _trap_new = _wt_ffi.wasmtime_trap_new
+    _string_at = ctypes.string_at
+    # Which memory an export is: its store's id and its index there, the first bytes of the
+    # wasmtime_memory_t in the extern's union (the bytes after them are padding).
+    _anon = _wt_ffi.wasmtime_memory_anon_0
+    _index = getattr(_anon, "__private1")  # name-mangled if written as an attribute
+    assert _wt_ffi.wasmtime_extern_t.kind.offset == 0 and _anon.store_id.offset == 0
+    assert _wt_ffi.wasmtime_memory._anon_1.offset == 0
+    _EXTERN_OF = _wt_ffi.wasmtime_extern_t.of.offset
+    _MEMORY_KEY = _index.offset + _index.size
+    _EXTERN_LAYOUT = (ctypes.sizeof(_extern_t), _EXTERN_OF, _MEMORY_KEY, _EXTERN_MEMORY)
     FAST_PATH = hasattr(_wt_func, "LAST_EXCEPTION")
-except (AttributeError, ImportError):  # pragma: no cover - depends on the wasmtime build
+except (AttributeError, ImportError, AssertionError):  # pragma: no cover - wasmtime build
     FAST_PATH = False
 
 #: the environment variable that, set to anything but "" or "0", keeps the extension unused
@@ -104,7 +114,7 @@ def _load_extension() -> ModuleType | None:
         from . import _hostcall
     except ImportError:
         return None
-    names = ("wasmtime_caller_context", "wasmtime_memory_data", "wasmtime_memory_data_size",
+    names = ("wasmtime_caller_context", "wasmtime_caller_export_get", "wasmtime_memory_data", "wasmtime_memory_data_size",
              "wasmtime_trap_new", "wasmtime_linker_define_func_unchecked",
              "wasmtime_func_new_unchecked")
     try:
@@ -112,7 +122,7 @@ def _load_extension() -> ModuleType | None:
     except AttributeError:  # pragma: no cover - depends on the wasmtime build
         return None
     _hostcall.init(symbols, WasiError, struct.error, wasi_errno_from_oserror, Stopped,
-                   _wt_func, int(Errno.FAULT), int(Errno.IO))
+                   _wt_func, int(Errno.FAULT), int(Errno.IO), _EXTERN_LAYOUT)
     return _hostcall
 
 
@@ -173,33 +183,45 @@ def _decoder(sig: str) -> struct.Struct:
 
 
 class MemoryBinding:
-    """Where the guest's memory is: the store context and the `memory` export, found from
-    the caller on the first call and again whenever the calling store changes (a stale
-    context would be a use-after-free); base and length are re-read on every call."""
+    """Where the guest's memory is: the calling instance's `memory` export, looked up on every
+    call and compared with the last one by identity (its store's id and its index there).
+    Neither the store context nor a cached export can be trusted across calls: a WASI linked
+    into a Linker may serve many stores in turn, and a new store can get the address of a
+    freed one (using a memory with another store's context aborts the process). Base and
+    length are re-read on every call."""
 
-    __slots__ = ("mem", "ctx_ptr", "mem_ptr", "_extern")
+    __slots__ = ("mem", "key", "mem_ptr", "view", "_extern", "_probe", "probe_addr")
 
     def __init__(self, mem: GuestMemory) -> None:
         self.mem = mem
-        self.ctx_ptr: int | None = None
+        #: the identity bytes of the memory bound to, or None
+        self.key: bytes | None = None
         self.mem_ptr: int | None = None
+        #: the view the last refresh gave (a different one in `mem` means someone moved it)
+        self.view: memoryview | None = None
         self._extern: Any = None
+        self._probe = _extern_t()  # where each call's lookup lands
+        self.probe_addr = ctypes.addressof(self._probe)
 
-    def bind_from_caller(self, caller: int) -> None:
-        self.mem_ptr = self._extern = None
-        self.mem.forget()
-        ext = _extern_t()
-        if _caller_export_get(caller, b"memory", 6, ctypes.addressof(ext)) and (
-            getattr(ext.kind, "value", ext.kind) == _EXTERN_MEMORY
-        ):
-            self._extern = ext
-            self.mem_ptr = ctypes.addressof(ext.of.memory)
-        self.ctx_ptr = _caller_context(caller)
-
-    def rebind(self, caller: int) -> int | None:
-        """`bind_from_caller`, for the extension: the address of the memory export, or None."""
-        self.bind_from_caller(caller)
-        return self.mem_ptr
+    def lookup(self, caller: int) -> int | None:
+        """The address of the caller's memory export (bound to it first if it is another
+        memory than last time), or None when the instance exports none (an empty view)."""
+        probe = self.probe_addr
+        if _caller_export_get(caller, b"memory", 6, probe):
+            raw = _string_at(probe, _EXTERN_OF + _MEMORY_KEY)
+            if raw[0] == _EXTERN_MEMORY:
+                key = raw[_EXTERN_OF:]
+                if key != self.key:
+                    self.key = key
+                    self._extern = ext = _extern_t()
+                    ctypes.memmove(ctypes.addressof(ext), probe, ctypes.sizeof(ext))
+                    self.mem_ptr = ctypes.addressof(ext.of.memory)
+                    self.mem.forget()
+                return self.mem_ptr
+        if self.key is not None or self.mem.size != -1:
+            self.key = self.mem_ptr = self._extern = None
+            self.mem.forget()
+        return None
 
 
 class HostFunctions:
@@ -225,7 +247,7 @@ class HostFunctions:
         if self.backend == "c":
             assert _hostcall is not None
             self._counts = {name: _hostcall.Counter() for name in table}
-            self._cbinding = _hostcall.Binding(mem, self.binding.rebind)
+            self._cbinding = _hostcall.Binding(mem)
         else:
             self._counts = {name: [0] for name in table}
 
@@ -307,6 +329,7 @@ class HostFunctions:
         decode = _decoder(sig).unpack_from
         raw_array = ctypes.c_uint32 * (4 * max(len(sig), 1))
         binding = self.binding
+        lookup = binding.lookup
         mem = self.mem
         refresh = mem.refresh
         fault = int(Errno.FAULT)
@@ -318,16 +341,17 @@ class HostFunctions:
                 count[0] += 1
                 if control.reason is not None:
                     raise Stopped(control.reason)
-                ctx = _caller_context(caller)
-                if ctx != binding.ctx_ptr:  # first call, or the WASI was linked into another store
-                    binding.bind_from_caller(caller)
-                m = binding.mem_ptr
+                m = lookup(caller)
                 if m is not None:
                     # The base can only move when the memory grows, so the length decides
-                    # whether the view must be rebuilt (one C call instead of two).
+                    # whether the view must be rebuilt (one C call instead of two); another
+                    # memory than last time was forgotten by `lookup`, so it is rebuilt too.
+                    # (and so is a view someone else set: the other ABI's functions of the
+                    # same WASI, bound to another store)
+                    ctx = _caller_context(caller)
                     size = _memory_size(ctx, m)
-                    if size != mem.size:
-                        refresh(_memory_data(ctx, m), size)
+                    if size != mem.size or mem.view is not binding.view:
+                        binding.view = refresh(_memory_data(ctx, m), size)
                 values = raw_array.from_address(raw)
                 try:
                     fn(*decode(values))
