@@ -23,6 +23,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -33,8 +34,9 @@ typedef void *(*unchecked_callback_t)(void *env, void *caller, void *args_and_re
 typedef void (*finalizer_t)(void *env);
 
 static void *(*wt_caller_context)(void *caller);
-static int (*wt_caller_export_get)(void *caller, const char *name, size_t name_len,
-                                   void *extern_out); /* C bool */
+/* returns a C bool: only its low byte is defined, so it must be declared as one */
+static bool (*wt_caller_export_get)(void *caller, const char *name, size_t name_len,
+                                    void *extern_out);
 static uint8_t *(*wt_memory_data)(const void *ctx, const void *memory);
 static size_t (*wt_memory_data_size)(const void *ctx, const void *memory);
 static void *(*wt_trap_new)(const char *msg, size_t len);
