@@ -8,8 +8,8 @@ which hand over the raw argument array. Three ways to serve them, the first avai
 
 - ``"c"``: the optional C extension `vfswasi._hostcall` (built by `pip install` where a C
   compiler exists) owns the whole wasm -> Python transition: it decodes the arguments, asks
-  wasmtime for the caller's memory with direct C calls and calls the syscall (~0.2 µs a call);
-- ``"ctypes"``: a ctypes callback per function doing the same in Python (~1 µs);
+  wasmtime for the caller's memory with direct C calls and calls the syscall (~0.3 µs a call);
+- ``"ctypes"``: a ctypes callback per function doing the same in Python (~1.5 µs);
 - ``"slow"``: the public API (`Linker.define_func` with `access_caller`), when wasmtime-py
   lacks a symbol the other two need.
 
@@ -114,9 +114,9 @@ def _load_extension() -> ModuleType | None:
         from . import _hostcall
     except ImportError:
         return None
-    names = ("wasmtime_caller_context", "wasmtime_caller_export_get", "wasmtime_memory_data", "wasmtime_memory_data_size",
-             "wasmtime_trap_new", "wasmtime_linker_define_func_unchecked",
-             "wasmtime_func_new_unchecked")
+    names = ("wasmtime_caller_context", "wasmtime_caller_export_get", "wasmtime_memory_data",
+             "wasmtime_memory_data_size", "wasmtime_trap_new",
+             "wasmtime_linker_define_func_unchecked", "wasmtime_func_new_unchecked")
     try:
         symbols = {n: ctypes.cast(getattr(_dll, n), ctypes.c_void_p).value for n in names}
     except AttributeError:  # pragma: no cover - depends on the wasmtime build
