@@ -79,15 +79,17 @@ try:
         ("wasmtime_caller_context", _dll)
     )
     _caller_export_get = ctypes.CFUNCTYPE(
-        ctypes.c_bool, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p
+        ctypes.c_bool, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p
     )(("wasmtime_caller_export_get", _dll))
+    # the export's name as an address: no conversion of a bytes object on every call
+    _MEMORY_NAME_BUF = ctypes.create_string_buffer(b"memory")
+    _MEMORY_NAME = ctypes.addressof(_MEMORY_NAME_BUF)
     _error_message = _wt_ffi.wasmtime_error_message
     _extern_t = _wt_ffi.wasmtime_extern_t
     _func_t = _wt_ffi.wasmtime_func_t
     # ctypes subclasses of c_uint8 are not converted to int on access: compare raw values
     _EXTERN_MEMORY = getattr(_wt_ffi.WASMTIME_EXTERN_MEMORY, "value", _wt_ffi.WASMTIME_EXTERN_MEMORY)
     _trap_new = _wt_ffi.wasmtime_trap_new
-    _string_at = ctypes.string_at
     # Which memory an export is: its store's id and its index there, the first bytes of the
     # wasmtime_memory_t in the extern's union (the bytes after them are padding).
     _anon = _wt_ffi.wasmtime_memory_anon_0
@@ -190,7 +192,7 @@ class MemoryBinding:
     freed one (using a memory with another store's context aborts the process). Base and
     length are re-read on every call."""
 
-    __slots__ = ("mem", "key", "mem_ptr", "view", "_extern", "_probe", "probe_addr")
+    __slots__ = ("mem", "key", "mem_ptr", "view", "_extern", "_probe", "probe_addr", "_head")
 
     def __init__(self, mem: GuestMemory) -> None:
         self.mem = mem
@@ -202,13 +204,14 @@ class MemoryBinding:
         self._extern: Any = None
         self._probe = _extern_t()  # where each call's lookup lands
         self.probe_addr = ctypes.addressof(self._probe)
+        self._head = (ctypes.c_char * (_EXTERN_OF + _MEMORY_KEY)).from_buffer(self._probe)
 
     def lookup(self, caller: int) -> int | None:
         """The address of the caller's memory export (bound to it first if it is another
         memory than last time), or None when the instance exports none (an empty view)."""
         probe = self.probe_addr
-        if _caller_export_get(caller, b"memory", 6, probe):
-            raw = _string_at(probe, _EXTERN_OF + _MEMORY_KEY)
+        if _caller_export_get(caller, _MEMORY_NAME, 6, probe):
+            raw = self._head.raw  # the kind byte and the key, without a foreign call
             if raw[0] == _EXTERN_MEMORY:
                 key = raw[_EXTERN_OF:]
                 if key != self.key:
