@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import struct
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -107,8 +108,23 @@ if FAST_PATH:
 _I32, _I64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
 
 
-def functype(sig: str, returns_errno: bool) -> wasmtime.FuncType:
-    """FuncType for a signature string: 'i' = i32, 'I' = i64 params; result i32 errno."""
+#: engine -> (signature, returns errno) -> its FuncType
+_FUNCTYPES: weakref.WeakKeyDictionary[wasmtime.Engine, dict[tuple[str, bool], wasmtime.FuncType]] = (
+    weakref.WeakKeyDictionary())
+
+
+def functype(sig: str, returns_errno: bool,
+             engine: wasmtime.Engine | None = None) -> wasmtime.FuncType:
+    """FuncType for a signature string: 'i' = i32, 'I' = i64 params; result i32 errno.
+    With `engine`, built once per engine and signature and shared (building them was half
+    the cost of a `WASI.link`); per engine because wasmtime registers a FuncType with the
+    engine it is first used on, and panics when it is then used on another."""
+    if engine is not None:
+        known = _FUNCTYPES.setdefault(engine, {})
+        ty = known.get((sig, returns_errno))
+        if ty is None:
+            ty = known[sig, returns_errno] = functype(sig, returns_errno)
+        return ty
     params = [_I64 if c == "I" else _I32 for c in sig]
     return wasmtime.FuncType(params, [_I32] if returns_errno else [])
 
@@ -165,12 +181,21 @@ class HostFunctions:
     def call_counts(self) -> dict[str, int]:
         return {name: cell[0] for name, cell in self._counts.items() if cell[0]}
 
+    def reset(self) -> None:
+        """Serve a new run: forget the store the functions were bound to (the next call
+        binds afresh: a new store may reuse a dropped one's address) and zero the call
+        counts. For `vfswasi.api`'s per-engine reuse of functions already linked."""
+        self.binding.ctx_ptr = self.binding.mem_ptr = None
+        self.mem.forget()
+        for cell in self._counts.values():
+            cell[0] = 0
+
     # --- public entry points ----------------------------------------------------------------
 
     def define(self, linker: wasmtime.Linker, module: str) -> None:
         """Define every function of the table under `module` on `linker`."""
         for name, (sig, fn, returns) in self.table.items():
-            ty = functype(sig, returns)
+            ty = functype(sig, returns, linker.engine)
             if self.fast:
                 cb, key = self._raw_callback(fn, sig, returns, self._counts[name])
                 mod, nm = module.encode(), name.encode()
@@ -191,7 +216,7 @@ class HostFunctions:
         """One `wasmtime.Func` per function, created in `store` (for import objects)."""
         out: dict[str, wasmtime.Func] = {}
         for name, (sig, fn, returns) in self.table.items():
-            ty = functype(sig, returns)
+            ty = functype(sig, returns, store.engine)
             if self.fast:
                 cb, key = self._raw_callback(fn, sig, returns, self._counts[name])
                 raw = _func_t()
