@@ -42,9 +42,9 @@ from run import (  # noqa: E402 - run.py sits beside this file, not in a package
 CASES: dict[str, tuple[str, str, str, int, int]] = {
     "trivial": ("trivial", "none", "", 200_000, 0),
     "stat-host-flat": ("stat", "host", "file.txt", 50_000, 0),
-    "stat-host-deep": ("stat", "host", "a/b/c.txt", 50_000, 0),
+    "stat-host-deep": ("stat", "host", "a/b/c/d/file.txt", 50_000, 0),
     "stat-memory-flat": ("stat", "memory", "file.txt", 50_000, 0),
-    "stat-memory-deep": ("stat", "memory", "a/b/c.txt", 50_000, 0),
+    "stat-memory-deep": ("stat", "memory", "a/b/c/d/file.txt", 50_000, 0),
     "bulk-host-4k": ("bulk", "host", "f.bin", 64 * MiB, 4 * KiB),
     "bulk-host-64k": ("bulk", "host", "f.bin", 64 * MiB, 64 * KiB),
     "bulk-memory-4k": ("bulk", "memory", "f.bin", 64 * MiB, 4 * KiB),

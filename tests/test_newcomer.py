@@ -100,6 +100,23 @@ def test_loading_the_plugin_imports_nothing_heavy():
     assert done.returncode == 0, done.stderr
 
 
+def test_a_host_dir_cli_run_imports_nothing_heavy(tmp_path):
+    # `vfswasi run --dir` as the console script runs it, in a fresh interpreter: no
+    # PyFilesystem2 (and its pkg_resources), fsspec or hypothesis for a host directory
+    (tmp_path / "x.txt").write_bytes(b"x")
+    argv = ["run", "--dir", f"{tmp_path}::/d", str(TREE), "ls", "/d"]
+    code = ("import sys\n"
+            "from vfswasi.cli import main\n"
+            f"status = main({argv!r})\n"
+            "heavy = [m for m in ('fs', 'pkg_resources', 'fsspec', 'hypothesis') "
+            "if m in sys.modules]\n"
+            "assert status == 0 and not heavy, (status, heavy)\n")
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                          text=True, env=ENV, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "f x.txt 1" in done.stdout
+
+
 def test_the_lazy_package_still_offers_every_name():
     for name in vfswasi.__all__:
         assert getattr(vfswasi, name) is not None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .abi import Errno, WasiError
-    from .api import WASI, RunResult, WASIExit, archive, run
+    from .api import WASI, Program, RunResult, WASIExit, archive, run
     from .backends.overlay import Overlay, overlay
     from .limits import (
         LimitExceeded,
@@ -31,14 +31,14 @@ if TYPE_CHECKING:
     )
     from .modules import engine
 
-__all__ = ["WASI", "RunResult", "WASIExit", "run", "archive", "overlay", "Overlay", "Errno",
+__all__ = ["WASI", "RunResult", "WASIExit", "run", "Program", "archive", "overlay", "Overlay", "Errno",
            "WasiError", "Limits", "Quota", "Usage", "LimitExceeded", "Timeout", "OutOfFuel",
            "MemoryLimitExceeded", "Terminated", "engine", "__version__"]
 
 #: public name -> the module that defines it
 _LAZY = {
     **dict.fromkeys(["Errno", "WasiError"], ".abi"),
-    **dict.fromkeys(["WASI", "RunResult", "WASIExit", "archive", "run"], ".api"),
+    **dict.fromkeys(["WASI", "RunResult", "WASIExit", "archive", "run", "Program"], ".api"),
     **dict.fromkeys(["Overlay", "overlay"], ".backends.overlay"),
     **dict.fromkeys(["LimitExceeded", "Limits", "MemoryLimitExceeded", "OutOfFuel", "Quota",
                      "Terminated", "Timeout", "Usage"], ".limits"),

@@ -81,8 +81,22 @@ static PyObject *counter_get_value(Counter *self, void *Py_UNUSED(closure)) {
     return PyLong_FromUnsignedLongLong(self->value);
 }
 
+static int counter_set_value(Counter *self, PyObject *value, void *Py_UNUSED(closure)) {
+    unsigned long long v;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "cannot delete a counter's value");
+        return -1;
+    }
+    v = PyLong_AsUnsignedLongLong(value);
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    self->value = v;
+    return 0;
+}
+
 static PyGetSetDef counter_getset[] = {
-    {"value", (getter)counter_get_value, NULL, "calls so far", NULL},
+    {"value", (getter)counter_get_value, (setter)counter_set_value,
+     "calls so far (settable: a reused set of functions starts a new run at 0)", NULL},
     {NULL},
 };
 

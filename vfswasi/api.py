@@ -10,15 +10,27 @@
 
 or Node's shape: `imports = wasi.get_import_object(store)` gives
 {"wasi_snapshot_preview1": {name: Func}} for `wasmtime.Instance(store, module, [...])`.
-`run()` does all of that in one call and captures stdout/stderr.
+`run()` does all of that in one call and captures stdout/stderr; `Program` prepares a module
+once to run it many times (see "Per-run reuse" below).
+
+Per-run reuse: building and linking the 46 host functions cost more than a small run itself
+(~1 ms). `run()` and `Program.run()` therefore take them from a per-engine pool of *shells*:
+a `Context` object the functions were bound to, the functions, a `Linker` holding them and a
+`wasmtime.InstancePre` per module. A run re-initialises the shell's Context in place (fresh
+fds, args, environment, clocks, limits, stop state, usage), so the callbacks, which close over
+that object, serve the new run and nothing of the previous one; the shell goes back to the pool
+when the WASI instance closes. One shell serves one run at a time: concurrent runs each take
+their own.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import posixpath
 import socket
+import threading
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,8 +44,8 @@ from . import syscalls
 from .abi import RIGHTS_DIR, RIGHTS_DIR_INHERITING, RIGHTS_TTY, Rights
 from .backends import open_backend
 from .clocks import SeededEntropy, VirtualClock
-from .context import MODULE_NAMES, Context
-from .control import EpochTicker, configure_store, signals_stop, stop_exception
+from .context import LAYOUTS, MODULE_NAMES, Context
+from .control import EpochTicker, RunControl, configure_store, signals_stop, stop_exception
 from .fastcall import HostFunctions
 from .fdtable import DirEntry, StreamEntry
 from .limits import LimitExceeded, Limits, MemoryLimitExceeded, Usage
@@ -44,7 +56,7 @@ from .stdio import StdioSpec, open_stream
 from .syscalls.proc import WASIExit
 from .trace import TraceSpec, open_tracer
 
-__all__ = ["WASI", "WASIExit", "RunResult", "run", "archive", "Deterministic"]
+__all__ = ["WASI", "WASIExit", "RunResult", "run", "Program", "archive", "Deterministic"]
 
 #: `deterministic=` takes a seed (an int), True (seed 0), or None/False (the real world)
 Deterministic = int | bool | None
@@ -63,6 +75,105 @@ _INSTANCE_ACCOUNTS: weakref.WeakSet[StorageAccount] = weakref.WeakSet()
 
 _STDIN_RIGHTS = RIGHTS_TTY & ~Rights.FD_WRITE
 _STDOUT_RIGHTS = RIGHTS_TTY & ~Rights.FD_READ
+
+
+class _Shell:
+    """Host functions built once and reused run after run on one engine (see the module
+    docstring): a Context object that each run re-initialises in place, the functions bound
+    to it, a Linker holding them and an InstancePre per module. One run at a time."""
+
+    def __init__(self, engine: wasmtime.Engine, versions: tuple[str, ...]) -> None:
+        self.engine, self.versions = engine, versions
+        self.ctx = Context(versions[0], [], [], limits=Limits.none())
+        #: the same world through each ABI (`Context.for_version`), as the functions see it
+        self.views = {v: self.ctx.for_version(v) for v in versions}
+        # the functions refresh this memory and check this stop state: every run uses them
+        self.mem, self.control = self.ctx.mem, self.ctx.control
+        #: the exit code the running guest passed to proc_exit (see `_recording_exit`)
+        self.exit_cell: list[int | None] = [None]
+        self.hosts = {v: HostFunctions(_recording_exit(syscalls.bind(self.views[v]),
+                                                       self.exit_cell),
+                                       self.mem, control=self.control) for v in versions}
+        self.linker = wasmtime.Linker(engine)
+        for v, host in self.hosts.items():
+            host.define(self.linker, MODULE_NAMES[v])
+        self._pres: weakref.WeakKeyDictionary[wasmtime.Module, wasmtime.InstancePre] = (
+            weakref.WeakKeyDictionary())
+        #: a run has it (between `_take_shell` and `_give_back`)
+        self.busy = False
+
+    def adopt(self, args: list[bytes], env: list[bytes], limits: Limits,
+              world: dict[str, Any]) -> Context:
+        """The shell's Context, re-initialised for a new run (the previous run's state is
+        dropped, never shared: fds, args, env, clocks, usage are new objects)."""
+        ctx = self.ctx
+        Context.__init__(ctx, self.versions[0], args, env, limits=limits, **world)
+        self.mem.forget()
+        RunControl.__init__(self.control, ctx.limits)
+        ctx.mem, ctx.control = self.mem, self.control
+        for version, view in self.views.items():
+            if view is not ctx:  # as for_version: a copy of the world, its own layout
+                view.__dict__.update(ctx.__dict__)
+                view.version, view.layout = version, LAYOUTS[version]
+        for host in self.hosts.values():
+            host.reset()
+        return ctx
+
+    def pre(self, module: wasmtime.Module) -> wasmtime.InstancePre:
+        """The module linked against this shell's functions (once per module)."""
+        pre = self._pres.get(module)
+        if pre is None:
+            pre = self._pres[module] = self.linker.instantiate_pre(module)
+        return pre
+
+
+#: free shells kept per (engine, versions); more concurrent runs than this make new ones
+_POOL_SIZE = 8
+_POOL_LOCK = threading.Lock()
+
+
+def _take_shell(engine: wasmtime.Engine, versions: tuple[str, ...]) -> _Shell:
+    with _POOL_LOCK:
+        # kept on the engine itself: a shell's Linker holds the engine, so a registry keyed
+        # by engines would keep every engine alive; this way both go together
+        pool: dict[tuple[str, ...], list[_Shell]] = engine.__dict__.setdefault(
+            "_vfswasi_shells", {})
+        free = pool.get(versions)
+        if free:
+            shell = free.pop()
+            shell.busy = True
+            return shell
+    shell = _Shell(engine, versions)
+    shell.busy = True
+    return shell
+
+
+def _give_back(shell: _Shell) -> None:
+    """Return a shell to its engine's pool (once: giving back a free shell does nothing)."""
+    with _POOL_LOCK:
+        if not shell.busy:
+            return
+        shell.busy = False
+        free = shell.engine.__dict__["_vfswasi_shells"].setdefault(shell.versions, [])
+        if len(free) < _POOL_SIZE:
+            free.append(shell)
+
+
+def _recording_exit(table: dict[str, tuple[str, Any, bool]],
+                    cell: list[int | None]) -> dict[str, tuple[str, Any, bool]]:
+    """`table` with a proc_exit that first records the code in `cell`. wasmtime-py carries
+    a host function's exception to the caller through one process-wide variable, which a
+    run in another thread can overwrite in between; the recorded code is the run's own."""
+    entry = table.get("proc_exit")
+    if entry is not None:
+        sig, fn, returns = entry
+
+        def proc_exit(code: int) -> None:
+            cell[0] = code
+            fn(code)
+
+        table["proc_exit"] = (sig, proc_exit, returns)
+    return table
 
 
 class WASI:
@@ -101,7 +212,11 @@ class WASI:
         limits: Limits | None = None,
         deterministic: Deterministic = None,
         fast: bool = True,
+        _shell: _Shell | None = None,
     ) -> None:
+        # set first: close() runs on a half-built instance too
+        self._shell = _shell
+        self._final_usage: Usage | None = None
         versions = (version,) if isinstance(version, str) else tuple(dict.fromkeys(version))
         if not versions or any(v not in MODULE_NAMES for v in versions):
             raise ValueError(f"version must be one of {sorted(MODULE_NAMES)} (or several), "
@@ -115,15 +230,18 @@ class WASI:
         self.limits = limits if limits is not None else Limits()
         self.seed = _seed(deterministic)
         self._tracer = open_tracer(trace)
-        world = {} if self.seed is None else {"clock": VirtualClock(),
-                                              "entropy": SeededEntropy(self.seed)}
-        self.ctx = Context(
-            self.version,
-            [_c_string(a) for a in args],
-            [_c_string(_raw(k) + b"=" + _raw(v)) for k, v in env],
-            limits=self.limits,
-            **world,
-        )
+        world: dict[str, Any] = {} if self.seed is None else {
+            "clock": VirtualClock(), "entropy": SeededEntropy(self.seed)}
+        raw_args = [_c_string(a) for a in args]
+        raw_env = [_c_string(_raw(k) + b"=" + _raw(v)) for k, v in env]
+        self._exit = _shell.exit_cell if _shell is not None else [None]
+        self._exit[0] = None
+        if _shell is not None:
+            if _shell.versions != versions:
+                raise ValueError("a shell serves the versions it was built for")
+            self.ctx = _shell.adopt(raw_args, raw_env, self.limits, world)
+        else:
+            self.ctx = Context(self.version, raw_args, raw_env, limits=self.limits, **world)
         self._backends = []
         #: what the guest adds to in-memory storage, across all mounts (see vfswasi.quota)
         self.storage = StorageAccount.for_limits(self.limits)
@@ -151,7 +269,11 @@ class WASI:
         for _fd, entry in fds.items():
             if isinstance(entry, StreamEntry):
                 entry.stream.control = self.ctx.control
-        self._hosts = {v: self._host_functions(self.ctx.for_version(v), fast) for v in versions}
+        if _shell is not None:
+            self._hosts = _shell.hosts
+        else:
+            self._hosts = {v: self._host_functions(self.ctx.for_version(v), fast)
+                           for v in versions}
         self._store: wasmtime.Store | None = None
         self._started = False
         self.wasi_import: dict[str, wasmtime.Func] = {}
@@ -171,6 +293,8 @@ class WASI:
     @property
     def usage(self) -> Usage:
         """What the instance has used so far (complete once `start()` returned)."""
+        if self._final_usage is not None:  # closed: the report as it was at the end
+            return self._final_usage
         usage = self.ctx.usage
         usage.calls.clear()
         for host in self._hosts.values():
@@ -179,7 +303,7 @@ class WASI:
         return usage
 
     def _host_functions(self, ctx: Context, fast: bool) -> HostFunctions:
-        table = syscalls.bind(ctx)
+        table = _recording_exit(syscalls.bind(ctx), self._exit)
         if not self.return_on_exit:
             sig, _proc_exit, returns = table["proc_exit"]
             table["proc_exit"] = (sig, _exit_process, returns)
@@ -238,6 +362,12 @@ class WASI:
     def instantiate(self, store: wasmtime.Store, module: wasmtime.Module,
                     linker: wasmtime.Linker | None = None) -> wasmtime.Instance:
         """Link WASI (into `linker`, or a new one) and instantiate `module` in `store`."""
+        shell = self._shell
+        if linker is None and shell is not None and store.engine is shell.engine:
+            pre = shell.pre(module)  # linked once per engine and module
+            self.prepare_store(store)
+            self._store = store
+            return pre.instantiate(store)
         if linker is None:
             linker = wasmtime.Linker(store.engine)
         self.link(linker)
@@ -283,11 +413,17 @@ class WASI:
         control = self.ctx.control
         self._begin()
         with signals_stop(control):
+            self._exit[0] = None
             try:
                 yield
-            except WASIExit:
-                raise
             except Exception as e:
+                code, self._exit[0] = self._exit[0], None
+                if code is not None and (isinstance(e, WASIExit) or "WASIExit" in str(e)):
+                    # the guest's own proc_exit, even when the exception that carried it
+                    # was overwritten by another thread's (see `_recording_exit`)
+                    raise WASIExit(code) from None
+                if isinstance(e, WASIExit):
+                    raise
                 stop = stop_exception(control, e) or self._memory_exhausted(instance, store)
                 if stop is None:
                     raise
@@ -390,6 +526,24 @@ class WASI:
         if getattr(self, "_closed", True):
             return
         self._closed = True
+        try:
+            self._close()
+        finally:
+            self._release_shell()
+
+    def _release_shell(self) -> None:
+        """Keep the final usage report, detach from the shell and give it back."""
+        shell = self._shell
+        if shell is None:
+            return
+        if hasattr(self, "_hosts"):
+            self._final_usage = self.usage
+        self._shell = None
+        # the shell's Context is the next run's: keep a copy of this run's world
+        self.ctx = copy.copy(self.ctx)
+        _give_back(shell)
+
+    def _close(self) -> None:
         for ticker in getattr(self, "_tickers", ()):
             ticker.release(self.ctx.control)
         control = self.ctx.control
@@ -551,35 +705,96 @@ def run(
     or raises. A trap propagates as `wasmtime.Trap`, a limit as its `LimitExceeded`, Ctrl-C
     as KeyboardInterrupt, SIGTERM as `vfswasi.Terminated`; each carries what the guest wrote
     so far as `stdout` and `stderr` attributes, and a `LimitExceeded` its `usage`.
+
+    The host functions come linked from a per-engine pool (see the module docstring), so a
+    run costs its own work and little more; `Program` also keeps the module at hand.
     """
+    limits = _limits(limits, timeout)
+    return Program(wasm, engine=engine, version=version, fuel=limits.fuel is not None).run(
+        args=args, env=env, preopens=preopens, stdin=stdin, stdout=stdout, stderr=stderr,
+        sockets=sockets, trace=trace, limits=limits, deterministic=deterministic)
+
+
+def _limits(limits: Limits | None, timeout: float | None) -> Limits:
     limits = limits if limits is not None else Limits()
-    if timeout is not None:
-        limits = limits.replace(timeout=timeout)
-    engine = engine or default_engine(fuel=limits.fuel is not None)
-    module = load_module(wasm, engine)
-    if version is None:
-        version = imported_wasi_versions(module) or "preview1"
-    if args is None:
-        args = [os.path.basename(os.fspath(wasm)) if isinstance(wasm, (str, os.PathLike))
-                else "main.wasm"]
-    out = io.BytesIO() if stdout is None else stdout
-    err = io.BytesIO() if stderr is None else stderr
+    return limits if timeout is None else limits.replace(timeout=timeout)
 
-    def captured(stream: Any, given: Any) -> bytes:
-        return stream.getvalue() if given is None else b""
 
-    wasi: WASI | None = None
-    try:
-        with WASI(version=version, args=args, env=env, preopens=preopens, stdin=stdin,
-                  stdout=out, stderr=err, sockets=sockets, trace=trace, limits=limits,
-                  deterministic=deterministic) as wasi:
-            store = wasmtime.Store(engine)
-            instance = wasi.instantiate(store, module)
-            code = wasi.start(instance, store)
-    except BaseException as e:
-        # What the guest printed before it trapped is often the explanation.
-        e.stdout, e.stderr = captured(out, stdout), captured(err, stderr)  # type: ignore[attr-defined]
-        if wasi is not None and getattr(e, "usage", None) is None:
-            e.usage = wasi.usage  # type: ignore[attr-defined]
-        raise
-    return RunResult(code, captured(out, stdout), captured(err, stderr), wasi.usage)
+class Program:
+    """A WASI command prepared once to run many times (a test suite, a property test, a
+    service running one tool per request).
+
+        prog = vfswasi.Program("wc.wasm")
+        for text in inputs:
+            result = prog.run(args=["wc"], stdin=text)
+
+    Compiles (or loads from the module cache) once, and links the module once per engine
+    against pooled host functions (a `wasmtime.InstancePre`): each `run()` then only builds
+    the run's own world (fds, mounts, stdio), instantiates and runs. Every run is as separate
+    as with `vfswasi.run`: its own fds, files, args, environment, clocks and usage.
+
+    engine: default `vfswasi`'s shared engine (epoch interruption; `fuel=True` picks the one
+    with fuel metering, needed for `Limits(fuel=...)`). version: default every WASI ABI the
+    module imports. Safe to use from several threads: concurrent runs take separate host
+    functions.
+    """
+
+    def __init__(self, wasm: WasmSource, *, engine: wasmtime.Engine | None = None,
+                 version: str | Sequence[str] | None = None, fuel: bool = False) -> None:
+        self.engine = engine or default_engine(fuel=fuel)
+        self.module = load_module(wasm, self.engine)
+        if version is None:
+            version = imported_wasi_versions(self.module) or "preview1"
+        self.version = version
+        #: argv[0] when `run` gets no args
+        self.name = (os.path.basename(os.fspath(wasm)) if isinstance(wasm, (str, os.PathLike))
+                     else "main.wasm")
+
+    def run(
+        self,
+        *,
+        args: Iterable[str | bytes] | None = None,
+        env: Mapping[str, str] | None = None,
+        preopens: Mapping[str, Any] | None = None,
+        stdin: StdioSpec = b"",
+        stdout: StdioSpec | None = None,
+        stderr: StdioSpec | None = None,
+        sockets: Iterable[socket.socket] = (),
+        trace: TraceSpec = None,
+        limits: Limits | None = None,
+        timeout: float | None = None,
+        deterministic: Deterministic = None,
+    ) -> RunResult:
+        """Run the command once; arguments, result and exceptions as for `vfswasi.run`."""
+        limits = _limits(limits, timeout)
+        if args is None:
+            args = [self.name]
+        out = io.BytesIO() if stdout is None else stdout
+        err = io.BytesIO() if stderr is None else stderr
+
+        def captured(stream: Any, given: Any) -> bytes:
+            return stream.getvalue() if given is None else b""
+
+        versions = ((self.version,) if isinstance(self.version, str)
+                    else tuple(dict.fromkeys(self.version)))
+        # a traced run wraps its functions in the tracer: those are built for it alone
+        shell = (_take_shell(self.engine, versions)
+                 if trace is None and versions and set(versions) <= set(MODULE_NAMES)
+                 else None)
+        wasi: WASI | None = None
+        try:
+            with WASI(version=self.version, args=args, env=env, preopens=preopens,
+                      stdin=stdin, stdout=out, stderr=err, sockets=sockets, trace=trace,
+                      limits=limits, deterministic=deterministic, _shell=shell) as wasi:
+                store = wasmtime.Store(self.engine)
+                instance = wasi.instantiate(store, self.module)
+                code = wasi.start(instance, store)
+        except BaseException as e:
+            if wasi is None and shell is not None:  # WASI() refused its arguments
+                _give_back(shell)  # (a no-op if its close() gave it back already)
+            # What the guest printed before it trapped is often the explanation.
+            e.stdout, e.stderr = captured(out, stdout), captured(err, stderr)  # type: ignore[attr-defined]
+            if wasi is not None and getattr(e, "usage", None) is None:
+                e.usage = wasi.usage  # type: ignore[attr-defined]
+            raise
+        return RunResult(code, captured(out, stdout), captured(err, stderr), wasi.usage)

@@ -39,6 +39,7 @@ import ctypes
 import itertools
 import os
 import struct
+import weakref
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Literal
@@ -172,8 +173,23 @@ if FAST_PATH:
 _I32, _I64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
 
 
-def functype(sig: str, returns_errno: bool) -> wasmtime.FuncType:
-    """FuncType for a signature string: 'i' = i32, 'I' = i64 params; result i32 errno."""
+#: engine -> (signature, returns errno) -> its FuncType
+_FUNCTYPES: weakref.WeakKeyDictionary[wasmtime.Engine, dict[tuple[str, bool], wasmtime.FuncType]] = (
+    weakref.WeakKeyDictionary())
+
+
+def functype(sig: str, returns_errno: bool,
+             engine: wasmtime.Engine | None = None) -> wasmtime.FuncType:
+    """FuncType for a signature string: 'i' = i32, 'I' = i64 params; result i32 errno.
+    With `engine`, built once per engine and signature and shared (building them was half
+    the cost of a `WASI.link`); per engine because wasmtime registers a FuncType with the
+    engine it is first used on, and panics when it is then used on another."""
+    if engine is not None:
+        known = _FUNCTYPES.setdefault(engine, {})
+        ty = known.get((sig, returns_errno))
+        if ty is None:
+            ty = known[sig, returns_errno] = functype(sig, returns_errno)
+        return ty
     params = [_I64 if c == "I" else _I32 for c in sig]
     return wasmtime.FuncType(params, [_I32] if returns_errno else [])
 
@@ -272,6 +288,18 @@ class HostFunctions:
                 fn, sig, returns, self._counts[name], self.control, self._cbinding)
         return tramp
 
+    def reset(self) -> None:
+        """Serve a new run: forget the store the functions were bound to (the next call
+        binds afresh: a new store may reuse a dropped one's address) and zero the call
+        counts. For `vfswasi.api`'s per-engine reuse of functions already linked."""
+        self.binding.key = self.binding.mem_ptr = self.binding.view = None
+        self.mem.forget()
+        for counter in self._counts.values():
+            if self.backend == "c":
+                counter.value = 0
+            else:
+                counter[0] = 0
+
     # --- public entry points ----------------------------------------------------------------
 
     def define(self, linker: wasmtime.Linker, module: str) -> None:
@@ -279,7 +307,7 @@ class HostFunctions:
         linker_ptr = ctypes.cast(linker.ptr(), ctypes.c_void_p) if self.fast else None
         mod = module.encode()
         for name, (sig, fn, returns) in self.table.items():
-            ty = functype(sig, returns)
+            ty = functype(sig, returns, linker.engine)
             nm = name.encode()
             if self.backend == "c":
                 assert _hostcall is not None
@@ -306,7 +334,7 @@ class HostFunctions:
         """One `wasmtime.Func` per function, created in `store` (for import objects)."""
         out: dict[str, wasmtime.Func] = {}
         for name, (sig, fn, returns) in self.table.items():
-            ty = functype(sig, returns)
+            ty = functype(sig, returns, store.engine)
             if self.backend == "slow":
                 out[name] = wasmtime.Func(
                     store, ty, self._slow_callback(fn, sig, returns, self._counts[name]), access_caller=True
