@@ -350,12 +350,17 @@ class BackendContract:
                 assert _names(b, dup) == ["inner", "sub"]
                 assert b.stat_dir(dup).ino == b.lstat(r, "d").ino
                 assert _get(b, dup, "inner") == b"in d"
+                if self.writable:  # and changes through it land in the directory
+                    _put(b, dup, "via-dup", b"via dup")
             finally:
                 b.release_dir(dup)
         finally:
             b.release_dir(root_dup)
         # releasing a duplicate of the root leaves the root usable
         assert _names(b, r) == sorted(seed(symlinks=self.symlinks))
+        if self.writable:
+            with _opened(b, r, "d") as h:
+                assert _get(b, h, "via-dup") == b"via dup"
 
     def test_readinto_at_offsets(self) -> None:
         b, r = self.seeded()
@@ -1290,8 +1295,11 @@ class BackendContract:
     def test_erofs_rename(self) -> None:
         b, r = self.seeded()
         with _opened(b, r, "d") as h:
-            for args in [(r, "f", r, "g"), (r, "f", r, "data"), (r, "empty", r, "e2"),
-                         (r, "f", h, "f"), (r, "f", r, "f")]:
+            moves = [(r, "f", r, "g"), (r, "f", r, "data"), (r, "empty", r, "e2"),
+                     (r, "f", h, "f"), (r, "f", r, "f"), (r, "missing", r, "x")]
+            if self.symlinks:
+                moves.append((r, "f", r, "l"))
+            for args in moves:
                 assert _err(b.rename, *args) == errno.EROFS, args[1::2]
         assert _read_tree(b) == seed(symlinks=self.symlinks)
 
