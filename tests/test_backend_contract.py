@@ -12,11 +12,11 @@ checks that the host backend never follows a symlink planted on the host out of 
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import shutil
 import signal
 import stat
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,8 +31,18 @@ from vfswasi.backends.hostdir import HostDirBackend
 from vfswasi.testing import BackendContract, seed, write_seed
 from vfswasi.vfs import Backend
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from dict_backend import DictBackend  # noqa: E402
+
+def _example(name: str) -> Any:
+    """examples/NAME.py as a module (examples/ is not a package, nor on sys.path)."""
+    path = Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DictBackend = _example("dict_backend").DictBackend
 
 REG = Filetype.REGULAR_FILE
 DIR = Filetype.DIRECTORY
