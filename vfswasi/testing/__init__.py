@@ -15,7 +15,9 @@
   WASI as a reference) and get exit code, stdout/stderr and the resulting tree;
 - hypothesis strategies `trees`, `memory_trees`, `names`, `file_contents` (imported on first
   use, so this package needs hypothesis only when they are used);
-- pytest fixtures `wasi_run` and `memfs` (`vfswasi.testing.plugin`, loaded automatically).
+- pytest fixtures `wasi_run` and `memfs` (`vfswasi.testing.plugin`, loaded automatically);
+- `BackendContract`: the tests every `vfswasi.vfs.Backend` must pass, as a class to subclass
+  with your backend's `make_backend()` (`vfswasi.testing.contract`; `seed`, `write_seed`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .contract import BackendContract, seed, write_seed
     from .runner import BackendName, WasiResult, run_native, run_wasi
     from .strategies import file_contents, memory_trees, names, trees
     from .treespec import (
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BackendContract",
     "BackendName",
     "HardLink",
     "Symlink",
@@ -53,15 +57,18 @@ __all__ = [
     "read_tree",
     "run_native",
     "run_wasi",
+    "seed",
     "tree_paths",
     "trees",
+    "write_seed",
     "write_tree",
 ]
 
 #: name -> its module, imported on first use: the strategies need hypothesis, the runner
-#: wasmtime, the tree specs PyFilesystem2; the pytest plugin (and so every pytest run in an
-#: environment where vfswasi is installed) must import none of them.
+#: wasmtime, the tree specs PyFilesystem2, the contract only vfswasi; the pytest plugin (and
+#: so every pytest run in an environment where vfswasi is installed) must import none of them.
 _LAZY = {
+    **dict.fromkeys(["BackendContract", "seed", "write_seed"], ".contract"),
     **dict.fromkeys(["BackendName", "WasiResult", "run_native", "run_wasi"], ".runner"),
     **dict.fromkeys(["file_contents", "memory_trees", "names", "trees"], ".strategies"),
     **dict.fromkeys(["HardLink", "Symlink", "Tree", "TreeSource", "build_memfs", "hard_links",
@@ -72,9 +79,10 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from .._compat import quiet_fs_import
+    if _LAZY[name] != ".contract":  # the contract needs no PyFilesystem2
+        from .._compat import quiet_fs_import
 
-    quiet_fs_import()
+        quiet_fs_import()
     value = getattr(import_module(_LAZY[name], __name__), name)
     globals()[name] = value
     return value
