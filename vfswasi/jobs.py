@@ -362,18 +362,20 @@ _KNOWN: dict[Any, str] = {}
 #: (sha256, wasmtime version, engine flavour) -> compiled module
 _COMPILED: dict[tuple[str, str, str], Any] = {}
 _STATS: Counter[str] = Counter()
+_COMPILATIONS: Counter[str] = Counter()
 
 
 class JobError(Exception):
     """A job that cannot be set up (its module, a mount, an output)."""
 
 
-def worker_stats() -> dict[str, int]:
-    """This process's counts: jobs run, modules loaded (compiled, or read from the disk cache
-    of compiled code) and modules fetched from a URL."""
+def worker_stats() -> dict[str, Any]:
+    """This process's counts: "jobs" run, "fetched": modules fetched from a URL, "compiled":
+    {sha256: times that module was loaded (compiled, or read from the disk cache of compiled
+    code)}, which the per-process cache keeps at 1 per engine flavour."""
     with _LOCK:
-        return {"pid": os.getpid(), "jobs": _STATS["jobs"], "compiled": _STATS["compiled"],
-                "fetched": _STATS["fetched"]}
+        return {"pid": os.getpid(), "jobs": _STATS["jobs"], "fetched": _STATS["fetched"],
+                "compiled": dict(_COMPILATIONS)}
 
 
 def _is_url(text: str) -> bool:
@@ -440,7 +442,7 @@ def _compiled(sha: str, data: bytes, engine: Any) -> Any:
             except Exception as e:  # wasmtime's own error for an invalid module
                 raise JobError(f"module: {_one_line(e)}") from None
             _COMPILED[key] = module
-            _STATS["compiled"] += 1
+            _COMPILATIONS[sha] += 1
         return module
 
 
@@ -455,7 +457,7 @@ class RangedFile(io.RawIOBase):
     to end costs a few growing ones. `fetched` counts the bytes fetched."""
 
     def __init__(self, fs: Any, path: str, *, size: int | None = None,
-                 min_fetch: int = 64 << 10, max_fetch: int = 8 << 20) -> None:
+                 min_fetch: int = 8 << 10, max_fetch: int = 8 << 20) -> None:
         super().__init__()
         self.fs, self.path = fs, path
         self.size = int(fs.size(path)) if size is None else size
@@ -495,7 +497,7 @@ class RangedFile(io.RawIOBase):
                 span = max(want - done, min(self.max_fetch, 2 * len(self._buf))
                            if sequential else self.min_fetch)
                 end = min(self.size, start + span)
-                data = self.fs.cat_file(self.path, start, end)
+                data = self.fs.cat_file(self.path, start=start, end=end)
                 self.requests += 1
                 self.fetched += len(data)
                 if not data:
@@ -609,9 +611,9 @@ def publish(overlay: Any, url: str) -> bool:
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return first or type(e).__name__
+    """An exception's message on one line (botocore's, for one, spans several)."""
+    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    return (text[:497] + "...") if len(text) > 500 else text or type(e).__name__
 
 
 def run_job(job: Job) -> JobResult:
