@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import hashlib
 import io
 import json
@@ -496,6 +497,9 @@ class RangedFile(io.RawIOBase):
                 sequential = self._buf and start == self._buf_start + len(self._buf)
                 span = max(want - done, min(self.max_fetch, 2 * len(self._buf))
                            if sequential else self.min_fetch)
+                if not sequential and start + span > self.size:
+                    # near the end (a zip's end records): what precedes comes next
+                    start = max(0, self.size - span)
                 end = min(self.size, start + span)
                 data = self.fs.cat_file(self.path, start=start, end=end)
                 self.requests += 1
@@ -582,29 +586,33 @@ def publish(overlay: Any, url: str) -> bool:
     base = path.rstrip("/")
     parent, name = posixpath.split(base)
     staging = f"{parent}/.{name}.vfswasi-{uuid.uuid4().hex}"
+    staged: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vfswasi-output-") as tmp:
         suffix = next(s for s in (*ARCHIVE_SUFFIXES, "") if name.lower().endswith(s))
         exported = os.path.join(tmp, "out" + suffix)
         overlay.export(exported)
         try:
             if archive:
+                staged.append(staging)
                 fs.put_file(exported, staging)
-                fs.mv(staging, base)
+                fs.cp_file(staging, base)  # a server-side copy: the object appears whole
                 return True
-            files = [os.path.relpath(os.path.join(d, f), exported)
-                     for d, _, names in os.walk(exported) for f in names]
+            files = sorted(os.path.relpath(os.path.join(d, f), exported)
+                           for d, _, names in os.walk(exported) for f in names)
             for rel in files:
-                fs.put_file(os.path.join(exported, rel), f"{staging}/{rel}")
+                staged.append(f"{staging}/{rel}")
+                fs.put_file(os.path.join(exported, rel), staged[-1])
             if fs.exists(base):  # what a killed attempt left: no marker, so incomplete
                 fs.rm(base, recursive=True)
             for rel in files:
-                fs.copy(f"{staging}/{rel}", f"{base}/{rel}")
+                fs.cp_file(f"{staging}/{rel}", f"{base}/{rel}")
             fs.pipe_file(f"{base}/{SUCCESS_MARKER}", b"")
             return True
         finally:
+            for key in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    fs.rm_file(key)
             fs.invalidate_cache()
-            if fs.exists(staging):
-                fs.rm(staging, recursive=True)
 
 
 # --- running one job ----------------------------------------------------------------------------------
