@@ -344,6 +344,38 @@ def test_the_default_process_pool_runs_jobs_in_order(tmp_path):
         assert (tmp_path / f"out/{i}/sum.txt").read_text() == _fnv(f"member {i}\n".encode() * (i + 1))
 
 
+def test_the_default_pool_reruns_the_jobs_of_a_worker_that_died(tmp_path):
+    import multiprocessing
+
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    archive = tmp_path / "in.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a.txt", "alpha\n")
+    job = Job(str(JOBTOOL), args=["jobtool", "--attempt", "/gate/attempts", "--wait", "/gate/go",
+                                  "/in/a.txt", "/out/sum.txt"],
+              mounts={"/in": f"zip://{archive}", "/gate": str(gate)},
+              outputs={"/out": str(tmp_path / "out.zip")})
+    results: list[JobResult] = []
+    others = {c.pid for c in multiprocessing.active_children()}  # a Dask cluster's workers
+    runner = threading.Thread(target=lambda: results.extend(run_jobs([job], max_workers=1)))
+    runner.start()
+    try:
+        _wait(lambda: (gate / "attempts").exists(), "the first attempt to start")
+        [worker] = [c for c in multiprocessing.active_children() if c.pid not in others]
+        os.kill(worker.pid, signal.SIGKILL)  # the pool's one worker
+        _wait(lambda: (gate / "attempts").read_text().count("attempt") == 2,
+              "the pool to run the job again")
+    finally:
+        (gate / "go").write_text("")
+        runner.join(timeout=60)
+    assert not runner.is_alive()
+    [result] = results
+    assert result.ok and result.reused == [], result
+    assert zipfile.ZipFile(tmp_path / "out.zip").read("sum.txt") == _fnv(b"alpha\n").encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gate", "in.zip", "out.zip"]
+
+
 # --- the command line ------------------------------------------------------------------------------
 
 
