@@ -9,8 +9,10 @@ it passes `vfswasi.testing.BackendContract` (tests/test_backend_contract.py runs
             return DictBackend()
 
 The backend answers one directory entry at a time (the resolver walks paths and follows
-symlinks itself); it gathers facts and lets `vfswasi.posix` decide the errno of open and
-rename, as vfswasi's own backends do. A directory handle is the directory's `Node`.
+symlinks itself). It writes primitives only (`_open_file`, `_mkdir`, `_pread`, ...):
+`vfswasi.vfs.Backend` and `FileHandle` check read-only mounts, handle modes and open(2)'s
+errno once, above it; for rename it gathers facts and lets `vfswasi.posix.rename_error`
+decide, as vfswasi's own backends do. A directory handle is the directory's `Node`.
 
     python examples/dict_backend.py        # runs a guest on it
 """
@@ -22,7 +24,7 @@ import itertools
 import time
 
 from vfswasi.abi import Filetype
-from vfswasi.posix import open_error, rename_error
+from vfswasi.posix import rename_error
 from vfswasi.quota import StorageAccount
 from vfswasi.vfs import Backend, Clock, FileHandle, Stat, new_device, oserror
 
@@ -45,24 +47,19 @@ class DictFile(FileHandle):
     def __init__(self, backend: DictBackend, node: Node, *, read: bool, write: bool) -> None:
         self.backend, self.node, self.readable, self.writable = backend, node, read, write
 
-    def readinto(self, buf: memoryview, offset: int) -> int:
-        if not self.readable:
-            raise oserror(errno.EBADF)
+    # The primitives: `FileHandle`'s public calls check the mode (EBADF) and call these.
+    def _pread(self, buf: memoryview, offset: int) -> int:
         chunk = self.node.data[offset:offset + len(buf)]
         buf[:len(chunk)] = chunk
         return len(chunk)
 
-    def write(self, data: memoryview | bytes, offset: int) -> int:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _pwrite(self, data: memoryview | bytes, offset: int) -> int:
         data = bytes(data)
         self._resize(max(len(self.node.data), offset + len(data)))  # zeros past EOF
         self.node.data[offset:offset + len(data)] = data
         return len(data)
 
-    def truncate(self, size: int) -> None:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _truncate(self, size: int) -> None:
         self._resize(size)
 
     def _resize(self, size: int) -> None:
@@ -77,7 +74,7 @@ class DictFile(FileHandle):
     def stat(self) -> Stat:
         return self.backend.stat_of(self.node)
 
-    def set_times(self, atim: int | None, mtim: int | None) -> None:
+    def _set_times(self, atim: int | None, mtim: int | None) -> None:
         self.backend.touch(self.node, atim, mtim)
 
 
@@ -172,15 +169,15 @@ class DictBackend(Backend):
     def listdir(self, h: Node) -> list[tuple[str, int, int]]:
         return [(name, n.ino, n.kind) for name, n in h.entries.items()]
 
-    def set_dir_times(self, h: Node, atim: int | None, mtim: int | None) -> None:
+    # --- the mutating primitives: `Backend`'s public calls answer EROFS on a read-only
+    # mount and decide open(2)'s errno (`posix.open_error`) before calling these.
+
+    def _set_dir_times(self, h: Node, atim: int | None, mtim: int | None) -> None:
         self.touch(h, atim, mtim)
 
-    def open_file(self, d: Node, name: str, *, read: bool, write: bool, create: bool = False,
-                  exclusive: bool = False, truncate: bool = False) -> DictFile:
-        n = d.entries.get(name)
-        err = open_error(None if n is None else n.kind, create=create, exclusive=exclusive)
-        if err is not None:
-            raise oserror(err, name)
+    def _open_file(self, d: Node, name: str, kind: int | None, *, read: bool, write: bool,
+                   create: bool, exclusive: bool, truncate: bool) -> DictFile:
+        n = d.entries.get(name)  # kind None: missing, and create is set
         if n is None:
             n = self.add(d, name, REG)
         f = DictFile(self, n, read=read, write=write)
@@ -188,10 +185,10 @@ class DictBackend(Backend):
             f._resize(0)
         return f
 
-    def mkdir(self, d: Node, name: str) -> None:
+    def _mkdir(self, d: Node, name: str) -> None:
         self.add(d, name, DIR)
 
-    def rmdir(self, d: Node, name: str) -> None:
+    def _rmdir(self, d: Node, name: str) -> None:
         n = self.entry(d, name)
         if n.kind != DIR:
             raise oserror(errno.ENOTDIR, name)
@@ -199,12 +196,12 @@ class DictBackend(Backend):
             raise oserror(errno.ENOTEMPTY, name)
         self.drop(d, name)
 
-    def unlink(self, d: Node, name: str) -> None:
+    def _unlink(self, d: Node, name: str) -> None:
         if self.entry(d, name).kind == DIR:
             raise oserror(errno.EISDIR, name)
         self.drop(d, name)
 
-    def rename(self, d1: Node, n1: str, d2: Node, n2: str) -> None:
+    def _rename(self, d1: Node, n1: str, d2: Node, n2: str) -> None:
         src, dst = self.entry(d1, n1), d2.entries.get(n2)
         if src is dst:
             return  # one entry under two names (or the same name): POSIX does nothing
@@ -222,7 +219,7 @@ class DictBackend(Backend):
             src.parent = d2
         src.ctim = d1.mtim = d1.ctim = d2.mtim = d2.ctim = self.now()
 
-    def link(self, d1: Node, n1: str, d2: Node, n2: str) -> None:
+    def _link(self, d1: Node, n1: str, d2: Node, n2: str) -> None:
         src = self.entry(d1, n1)
         if n2 in d2.entries:
             raise oserror(errno.EEXIST, n2)
@@ -233,7 +230,7 @@ class DictBackend(Backend):
         src.nlink += 1
         src.ctim = d2.mtim = d2.ctim = self.now()
 
-    def symlink(self, target: str, d: Node, name: str) -> None:
+    def _symlink(self, target: str, d: Node, name: str) -> None:
         if name in d.entries:
             raise oserror(errno.EEXIST, name)
         self.charge(len(target.encode()))
@@ -243,7 +240,7 @@ class DictBackend(Backend):
             self.charge(-len(target.encode()))
             raise
 
-    def set_times(self, d: Node, name: str, atim: int | None, mtim: int | None) -> None:
+    def _set_times(self, d: Node, name: str, atim: int | None, mtim: int | None) -> None:
         self.touch(self.entry(d, name), atim, mtim)
 
 

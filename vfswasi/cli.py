@@ -6,6 +6,7 @@
                 [--max-open-fds N] [--disk-bytes SIZE] [--disk-inodes N]
                 [--max-file-size SIZE] [--mount-quota GUEST=SIZE[:INODES]]... [--no-limits]
                 [--deterministic [SEED]] [--usage] WASM [ARGS...]
+    vfswasi batch JOBS.jsonl [--workers N | --scheduler ADDRESS] [--results OUT.jsonl] [--quiet]
     vfswasi demo | vfswasi cache info|clear | vfswasi --version
 
 `--overlay-dir` and `--mount GUEST=overlay:FS_URL` mount a copy-on-write view: the guest changes
@@ -93,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
                                        "first; 0 turns the cache off).")
     cache.add_argument("action", choices=["info", "clear"],
                        help="info: where the cache is and what it holds; clear: empty it")
+    batch = sub.add_parser("batch", help="run the jobs of a JSONL file (vfswasi.jobs), in "
+                           "parallel or on a Dask cluster")
+    batch.add_argument("jobs", metavar="JOBS.jsonl", help="one vfswasi.jobs.Job as JSON a line")
+    where = batch.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes (default: the machine's cores)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler (tcp://host:8786) to run the jobs on")
+    batch.add_argument("--results", metavar="OUT.jsonl", help="write each job's result there")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
     run = sub.add_parser("run", help="run a WASI command module")
     run.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
                      help="preopen a host directory (secure dir-fd backend), as wasmtime")
@@ -336,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return TERMINATE_EXIT
 
 
-_SUBCOMMANDS = ("run", "demo", "cache")
+_SUBCOMMANDS = ("run", "demo", "cache", "batch")
 _TOP_LEVEL_FLAGS = ("-h", "--help", "-V", "--version")
 
 
@@ -360,6 +371,10 @@ def _main(argv: list[str]) -> int:
         return demo()
     if opts.command == "cache":
         return _cache(opts.action)
+    if opts.command == "batch":
+        from .jobs import batch_command
+
+        return batch_command(opts)
     if opts.wasm is None:
         raise UsageError("the following argument is required: WASM (the module to run; "
                          "ARGS after it are optional)")
