@@ -151,9 +151,12 @@ def io_calls(handle: FileHandle) -> tuple[Callable[[memoryview, int], int],
     FD_WRITE to one opened for writing, and rights never grow). A handle class that
     implements the public call itself instead of the primitive (written before the
     primitives existed, or a wrapper binding its inner handle's calls) is called through it."""
-    cls = type(handle)
-    read = handle._pread if cls._pread is not FileHandle._pread else handle.readinto
-    write = handle._pwrite if cls._pwrite is not FileHandle._pwrite else handle.write
+    read, write = handle._pread, handle._pwrite
+    # a primitive bound on the instance (a wrapper lending its inner handle's) counts too
+    if getattr(read, "__func__", None) is FileHandle._pread:
+        read = handle.readinto
+    if getattr(write, "__func__", None) is FileHandle._pwrite:
+        write = handle.write
     return read, write
 
 

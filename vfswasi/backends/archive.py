@@ -103,9 +103,7 @@ class ArchiveFile(FileHandle):
         self._stream: BinaryIO | None = None
         self.readable = read
 
-    def readinto(self, buf: memoryview, offset: int) -> int:
-        if not self.readable:
-            raise oserror(errno.EBADF)
+    def _pread(self, buf: memoryview, offset: int) -> int:
         node = self._node
         want = min(len(buf), node.size - offset) if offset < node.size else 0
         if want <= 0:
@@ -180,9 +178,6 @@ class ArchiveBackend(Backend):
             raise oserror(errno.ENOTDIR, name)
         return node
 
-    def dup_dir(self, h: Node) -> Node:
-        return h  # immutable nodes: nothing to release
-
     def readlink(self, d: Node, name: str) -> str:
         node = self._entry(d, name)
         if node.filetype != Filetype.SYMBOLIC_LINK or node.target is None:
@@ -196,25 +191,17 @@ class ArchiveBackend(Backend):
         assert h.children is not None
         return [(name, n.ino, n.filetype) for name, n in h.children.items()]
 
-    def open_file(self, d: Node, name: str, *, read: bool, write: bool, create: bool = False,
-                  exclusive: bool = False, truncate: bool = False) -> ArchiveFile:
-        if write or create or truncate:
-            raise oserror(errno.EROFS, name)
+    # Read-only (`readonly = True`): `Backend`'s public calls answer EROFS to every change and
+    # to an open for writing, and decide open(2)'s ENOENT/ELOOP/EISDIR, before this.
+    def _open_file(self, d: Node, name: str, kind: int | None, *, read: bool, write: bool,
+                   create: bool, exclusive: bool, truncate: bool) -> ArchiveFile:
         node = self._entry(d, name)
-        if node.filetype == Filetype.SYMBOLIC_LINK:
-            raise oserror(errno.ELOOP, name)
-        if node.children is not None:
-            raise oserror(errno.EISDIR, name)
         if node.filetype != Filetype.REGULAR_FILE:
             raise oserror(errno.ENOTSUP, name)  # a device or fifo member: there is no data
         f = ArchiveFile(self, node, read=read)
         self._files.add(f)
         return f
 
-    def _readonly(self, *_args: Any, **_kwargs: Any) -> None:
-        raise oserror(errno.EROFS)
-
-    set_dir_times = mkdir = rmdir = unlink = rename = link = symlink = set_times = _readonly
 
     def close(self) -> None:
         for f in list(self._files):

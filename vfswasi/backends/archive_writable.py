@@ -27,36 +27,38 @@ from .memory import MemoryBackend
 
 
 class _TrackedFile(FileHandle):
-    """A MemoryBackend file that tells its backend when it changes something."""
+    """A MemoryBackend file that tells its backend when it changes something. It writes the
+    primitives (`FileHandle`'s public calls check the mode above them) over its inner
+    handle's; reads are the inner handle's own primitive, bound here (no extra call)."""
 
     def __init__(self, inner: FileHandle, backend: WritableArchiveBackend):
         self._inner = inner
         self._backend = backend
-        self.readable = getattr(inner, "readable", True)
+        self.readable = inner.readable
         self.writable = inner.writable
-        # the inner handle's bound methods: reads cost no extra Python call
-        self.readinto = inner.readinto  # type: ignore[method-assign]
+        self.readonly = inner.readonly
+        self._pread = inner._pread  # type: ignore[method-assign]
         self.stat = inner.stat  # type: ignore[method-assign]
         self.sync = inner.sync  # type: ignore[method-assign]
         self.close = inner.close  # type: ignore[method-assign]
 
-    def write(self, data: memoryview | bytes, offset: int) -> int:
-        n = self._inner.write(data, offset)
+    def _pwrite(self, data: memoryview | bytes, offset: int) -> int:
+        n = self._inner._pwrite(data, offset)
         self._backend.changed = True
         return n
 
-    def truncate(self, size: int) -> None:
-        self._inner.truncate(size)
+    def _truncate(self, size: int) -> None:
+        self._inner._truncate(size)
         self._backend.changed = True
 
-    def allocate(self, offset: int, length: int) -> None:
+    def _allocate(self, offset: int, length: int) -> None:
         before = self._inner.stat().size
-        self._inner.allocate(offset, length)
+        self._inner._allocate(offset, length)
         if self._inner.stat().size != before:
             self._backend.changed = True
 
-    def set_times(self, atim: int | None, mtim: int | None) -> None:
-        self._inner.set_times(atim, mtim)
+    def _set_times(self, atim: int | None, mtim: int | None) -> None:
+        self._inner._set_times(atim, mtim)
         self._backend.changed = True
 
 
@@ -205,30 +207,23 @@ class WritableArchiveBackend(MemoryBackend):
 
     # --- change tracking ----------------------------------------------------------------------------
 
-    mkdir = _changes(MemoryBackend.mkdir)
-    rmdir = _changes(MemoryBackend.rmdir)
-    unlink = _changes(MemoryBackend.unlink)
-    rename = _changes(MemoryBackend.rename)
-    link = _changes(MemoryBackend.link)
-    symlink = _changes(MemoryBackend.symlink)
-    set_times = _changes(MemoryBackend.set_times)
-    set_dir_times = _changes(MemoryBackend.set_dir_times)
+    # The primitives, below `Backend`'s public checks: each that succeeds is a change.
+    _mkdir = _changes(MemoryBackend._mkdir)
+    _rmdir = _changes(MemoryBackend._rmdir)
+    _unlink = _changes(MemoryBackend._unlink)
+    _rename = _changes(MemoryBackend._rename)
+    _link = _changes(MemoryBackend._link)
+    _symlink = _changes(MemoryBackend._symlink)
+    _set_times = _changes(MemoryBackend._set_times)
+    _set_dir_times = _changes(MemoryBackend._set_dir_times)
 
-    def open_file(self, d: Any, name: str, *, read: bool, write: bool, create: bool = False,
-                  exclusive: bool = False, truncate: bool = False) -> FileHandle:
-        creating = create and not self._exists(d, name)
-        f = super().open_file(d, name, read=read, write=write, create=create,
-                              exclusive=exclusive, truncate=truncate)
-        if creating or truncate:
+    def _open_file(self, d: Any, name: str, kind: int | None, *, read: bool, write: bool,
+                   create: bool, exclusive: bool, truncate: bool) -> FileHandle:
+        f = super()._open_file(d, name, kind, read=read, write=write, create=create,
+                               exclusive=exclusive, truncate=truncate)
+        if kind is None or truncate:  # created, or emptied
             self.changed = True
         return _TrackedFile(f, self)
-
-    def _exists(self, d: Any, name: str) -> bool:
-        try:
-            MemoryBackend.lstat(self, d, name)
-        except FileNotFoundError:
-            return False
-        return True
 
     # --- write-back ------------------------------------------------------------------------------
 

@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 from fs.memoryfs import MemoryFS
 
 from ..abi import Filetype
-from ..posix import open_error, rename_error
+from ..posix import rename_error
 from ..vfs import Backend, Clock, DirHandle, FileHandle, Stat, new_device, oserror
 from .archive_formats import CHUNK
 from .memory import MemoryBackend
@@ -141,31 +141,25 @@ class _File(FileHandle):
         self.writable = write
         self._found_at = found_at  # where it was opened, while it is still the lower's
 
-    def readinto(self, buf: memoryview, offset: int) -> int:
-        if not self.readable:
-            raise oserror(errno.EBADF)
+    # The primitives (the public calls of `FileHandle` checked this handle's mode); the
+    # inner handle's public calls are used, whatever kind of backend the layer is.
+    def _pread(self, buf: memoryview, offset: int) -> int:
         return self._inner.readinto(buf, offset)
 
-    def write(self, data: memoryview | bytes, offset: int) -> int:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _pwrite(self, data: memoryview | bytes, offset: int) -> int:
         return self._inner.write(data, offset)
 
     def stat(self) -> Stat:
         s = self._inner.stat()
         return Stat(self._ov.dev, self._ino, s.filetype, s.nlink, s.size, s.atim, s.mtim, s.ctim)
 
-    def truncate(self, size: int) -> None:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _truncate(self, size: int) -> None:
         self._inner.truncate(size)
 
-    def allocate(self, offset: int, length: int) -> None:
-        if not self.writable:
-            raise oserror(errno.EBADF)
+    def _allocate(self, offset: int, length: int) -> None:
         self._inner.allocate(offset, length)
 
-    def set_times(self, atim: int | None, mtim: int | None) -> None:
+    def _set_times(self, atim: int | None, mtim: int | None) -> None:
         if self._found_at is not None:
             self._ov._copy_up_open_file(self)
         self._inner.set_times(atim, mtim)
@@ -573,29 +567,25 @@ class OverlayBackend(Backend):
     def listdir(self, h: _Dir) -> list[tuple[str, int, int]]:
         return list(self._entries(self._recs.get(h.node.ino), h.lower).values())
 
-    def set_dir_times(self, h: _Dir, atim: int | None, mtim: int | None) -> None:
+    def _set_dir_times(self, h: _Dir, atim: int | None, mtim: int | None) -> None:
         rec = self._rec(h.node)
         self.upper.set_dir_times(rec.upper, atim, mtim)
         rec.touched = True
 
     # --- entries -----------------------------------------------------------------------------------
 
-    def open_file(self, d: _Dir, name: str, *, read: bool, write: bool, create: bool = False,
-                  exclusive: bool = False, truncate: bool = False) -> _File:
-        try:
-            in_upper, s = self._find(d, name)
-        except FileNotFoundError:
-            if not create:
-                raise
+    # The mutating primitives: `Backend`'s public calls made the read-only check and open(2)'s
+    # errno decision above them.
+    def _open_file(self, d: _Dir, name: str, kind: int | None, *, read: bool, write: bool,
+                   create: bool, exclusive: bool, truncate: bool) -> _File:
+        if kind is None:  # missing, and create is set
             rec = self._rec(d.node)
             f = self.upper.open_file(rec.upper, name, read=read, write=write, create=True,
                                      exclusive=exclusive, truncate=truncate)
             rec.whiteouts.discard(name)
             self._changed(rec)
             return _File(self, f, self._upper_ino(f.stat().ino), read=read, write=write)
-        err = open_error(s.filetype, create=create, exclusive=exclusive)
-        if err is not None:
-            raise oserror(err, name)
+        in_upper, s = self._find(d, name)
         if not in_upper:
             if not (write or truncate):
                 ino = self._lower_ino(s.ino)
@@ -609,7 +599,7 @@ class OverlayBackend(Backend):
                                      exclusive=exclusive, truncate=truncate)
         return _File(self, inner, self._upper_ino(inner.stat().ino), read=read, write=write)
 
-    def mkdir(self, d: _Dir, name: str) -> None:
+    def _mkdir(self, d: _Dir, name: str) -> None:
         self._absent(d, name)
         rec = self._rec(d.node)
         self.upper.mkdir(rec.upper, name)
@@ -620,7 +610,7 @@ class OverlayBackend(Backend):
         rec.whiteouts.discard(name)
         self._changed(rec)
 
-    def rmdir(self, d: _Dir, name: str) -> None:
+    def _rmdir(self, d: _Dir, name: str) -> None:
         in_upper, s = self._find(d, name)
         if s.filetype != _DIR:  # a symlink to a directory is not one either
             raise oserror(errno.ENOTDIR, name)
@@ -633,7 +623,7 @@ class OverlayBackend(Backend):
         self._hide(d, rec, name, not in_upper)
         self._changed(rec, whiteout_only=not in_upper)
 
-    def unlink(self, d: _Dir, name: str) -> None:
+    def _unlink(self, d: _Dir, name: str) -> None:
         in_upper, s = self._find(d, name)
         if s.filetype == _DIR:
             raise oserror(errno.EISDIR, name)
@@ -647,7 +637,7 @@ class OverlayBackend(Backend):
         self._hide(d, rec, name, not in_upper)
         self._changed(rec, whiteout_only=not in_upper)
 
-    def rename(self, d1: _Dir, n1: str, d2: _Dir, n2: str) -> None:
+    def _rename(self, d1: _Dir, n1: str, d2: _Dir, n2: str) -> None:
         in1, s1 = self._find(d1, n1)
         ino1 = self._ino(s1, in1)
         try:
@@ -675,7 +665,7 @@ class OverlayBackend(Backend):
         self._changed(r1)
         self._changed(r2)
 
-    def link(self, d1: _Dir, n1: str, d2: _Dir, n2: str) -> None:
+    def _link(self, d1: _Dir, n1: str, d2: _Dir, n2: str) -> None:
         in1, s1 = self._find(d1, n1)
         self._absent(d2, n2)  # EEXIST before EPERM, as Linux
         if s1.filetype == _DIR:
@@ -686,14 +676,14 @@ class OverlayBackend(Backend):
         r2.whiteouts.discard(n2)
         self._changed(r2)
 
-    def symlink(self, target: str, d: _Dir, name: str) -> None:
+    def _symlink(self, target: str, d: _Dir, name: str) -> None:
         self._absent(d, name)
         rec = self._rec(d.node)
         self.upper.symlink(target, rec.upper, name)
         rec.whiteouts.discard(name)
         self._changed(rec)
 
-    def set_times(self, d: _Dir, name: str, atim: int | None, mtim: int | None) -> None:
+    def _set_times(self, d: _Dir, name: str, atim: int | None, mtim: int | None) -> None:
         in_upper, s = self._find(d, name)
         if atim is None and mtim is None:
             return  # nothing to change, so nothing to copy up
