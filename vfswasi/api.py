@@ -25,6 +25,7 @@ their own.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import io
 import os
@@ -130,6 +131,18 @@ class _Shell:
 #: free shells kept per (engine, versions); more concurrent runs than this make new ones
 _POOL_SIZE = 8
 _POOL_LOCK = threading.Lock()
+#: engines holding pooled shells, emptied at exit: a shell's Linker and InstancePres must be
+#: freed while wasmtime-py still can (at interpreter teardown its C bindings are gone, and
+#: each late free prints "Exception ignored ... 'NoneType' object is not callable")
+_POOLED: weakref.WeakSet[wasmtime.Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _drop_pools() -> None:
+    with _POOL_LOCK:
+        for engine in list(_POOLED):
+            engine.__dict__.pop("_vfswasi_shells", None)
+        _POOLED.clear()
 
 
 def _take_shell(engine: wasmtime.Engine, versions: tuple[str, ...]) -> _Shell:
@@ -138,6 +151,7 @@ def _take_shell(engine: wasmtime.Engine, versions: tuple[str, ...]) -> _Shell:
         # by engines would keep every engine alive; this way both go together
         pool: dict[tuple[str, ...], list[_Shell]] = engine.__dict__.setdefault(
             "_vfswasi_shells", {})
+        _POOLED.add(engine)
         free = pool.get(versions)
         if free:
             shell = free.pop()

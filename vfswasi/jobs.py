@@ -53,7 +53,6 @@ import base64
 import concurrent.futures
 import contextlib
 import hashlib
-import io
 import json
 import os
 import posixpath
@@ -67,6 +66,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .backends.archive_sources import PositionedReader
 from .limits import Limits, Quota, Usage, parse_duration, parse_size
 
 __all__ = ["Job", "JobResult", "RangedFile", "run_job", "run_jobs", "worker_stats",
@@ -450,7 +450,7 @@ def _compiled(sha: str, data: bytes, engine: Any) -> Any:
 # --- the worker's side: mounts -------------------------------------------------------------------------
 
 
-class RangedFile(io.RawIOBase):
+class RangedFile(PositionedReader):
     """A read-only, seekable file over ranged reads of an fsspec filesystem (`fs.cat_file`):
     what a zip mount in an object store reads through. A read that misses the buffer fetches
     at least `min_fetch` bytes, or, when it continues the last fetch, up to twice as much as it
@@ -467,20 +467,6 @@ class RangedFile(io.RawIOBase):
         self._buf, self._buf_start = b"", 0
         self.fetched = 0
         self.requests = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
 
     def readinto(self, b: Any) -> int:
         # fills `b` to the end of the file: zipfile takes a short read as a truncated archive

@@ -48,11 +48,13 @@ def read_errors(what: object = "") -> Iterator[None]:
 # --- sources: an open archive and how to read a member ---------------------------------------
 
 
-class _Slice(io.RawIOBase):
-    """Bytes [start, start+size) of a file descriptor, read with pread: seeks are free."""
+class PositionedReader(io.RawIOBase):
+    """A read-only raw stream of `size` bytes whose position is just a number: a seek costs
+    nothing, and `readinto` (the subclass's) reads at `_pos`. Archive members stored whole,
+    and archives read by ranged requests (`vfswasi.jobs`), are such streams."""
 
-    def __init__(self, fd: int, start: int, size: int):
-        self._fd, self._start, self._size, self._pos = fd, start, size, 0
+    size = 0
+    _pos = 0
 
     def readable(self) -> bool:
         return True
@@ -64,13 +66,20 @@ class _Slice(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self.size}[whence]
         self._pos = max(0, base + offset)
         return self._pos
 
+
+class _Slice(PositionedReader):
+    """Bytes [start, start+size) of a file descriptor, read with pread."""
+
+    def __init__(self, fd: int, start: int, size: int):
+        self._fd, self._start, self.size, self._pos = fd, start, size, 0
+
     def readinto(self, b: Any) -> int:
         view = memoryview(b).cast("B")
-        want = min(len(view), self._size - self._pos)
+        want = min(len(view), self.size - self._pos)
         if want <= 0:
             return 0
         n = os.preadv(self._fd, [view[:want]], self._start + self._pos)
