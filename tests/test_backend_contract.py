@@ -233,18 +233,6 @@ class TestPyFS(BackendContract):
     symlinks = False
     hard_links = False
 
-    @pytest.mark.xfail(strict=True, reason="PyFS backend bug: a directory's mtime does not "
-                       "change when entries are added, removed or renamed in it (MemoryFS "
-                       "keeps no directory times and the adapter sets none)")
-    def test_rename_updates_directory_times(self) -> None:
-        BackendContract.test_rename_updates_directory_times(self)
-
-    @pytest.mark.xfail(strict=True, reason="PyFS backend bug: open with O_TRUNC leaves the "
-                       "file's mtime as it was; a directory's mtime does not change when an "
-                       "entry is made or removed in it")
-    def test_changes_update_mtime(self) -> None:
-        BackendContract.test_changes_update_mtime(self)
-
     def make_backend(self) -> Backend:
         from fs.memoryfs import MemoryFS
 

@@ -28,6 +28,7 @@ import errno
 import io
 import os
 import posixpath
+import time
 import weakref
 from collections.abc import Iterable
 from typing import Any, BinaryIO
@@ -264,6 +265,11 @@ class PyFSBackend(PathKeyedBackend):
         #: keeps float seconds, so a time we set is served exactly while the FS reports it
         self._exact: dict[str, dict[str, tuple[float, int]]] = {}
         self._files: weakref.WeakSet[PyFSFile] = weakref.WeakSet()
+        #: the OS keeps this FS's times (OSFS, TempFS): it changes a directory's mtime itself
+        try:
+            self._os_times = bool(filesystem.hassyspath("/"))
+        except Exception:  # noqa: BLE001 - an FS that cannot tell keeps no OS times
+            self._os_times = False
 
     def root(self) -> str:
         return "/"
@@ -346,6 +352,20 @@ class PyFSBackend(PathKeyedBackend):
             if details.get(key) is not None:
                 exact[key] = (details[key], ns)
 
+    def _touch(self, *paths: str) -> None:
+        """What POSIX does to a directory whose entries change, or to a file opened O_TRUNC:
+        its mtime becomes now. The FSs not on the OS keep the time a directory was made
+        (MemoryFS); where one cannot set times at all (MemoryFS's root) it stays so."""
+        if self._os_times:
+            return
+        now = time.time_ns()
+        for path in dict.fromkeys(paths):
+            try:
+                self._set_path_times(path, None, now)
+            except OSError as e:
+                if e.errno != errno.ENOTSUP:
+                    raise
+
     def _kind(self, d: str, name: str) -> int | None:
         entry = self._exists(join(d, name))
         return None if entry is None else entry.filetype
@@ -413,12 +433,17 @@ class PyFSBackend(PathKeyedBackend):
             f.close()
             raise
         self._files.add(handle)
+        if kind is None:
+            self._touch(d)
+        elif truncate:
+            self._touch(path)
         return handle
 
     def _mkdir(self, d: str, name: str) -> None:
         path = join(d, name)
         with _fs_errors(path):
             self.fs.makedir(path)  # DirectoryExists for anything already there
+        self._touch(d)
 
     def _rmdir(self, d: str, name: str) -> None:
         path = join(d, name)
@@ -427,6 +452,7 @@ class PyFSBackend(PathKeyedBackend):
         with _fs_errors(path):
             self.fs.removedir(path)
         self._forget(path)
+        self._touch(d)
 
     def _unlink(self, d: str, name: str) -> None:
         path = join(d, name)
@@ -435,6 +461,7 @@ class PyFSBackend(PathKeyedBackend):
         with _fs_errors(path):
             self.fs.remove(path)
         self._forget(path)
+        self._touch(d)
 
     def _rename(self, d1: str, n1: str, d2: str, n2: str) -> None:
         src, dst = join(d1, n1), join(d2, n2)
@@ -461,6 +488,7 @@ class PyFSBackend(PathKeyedBackend):
         if target is not None:
             self._forget(dst)
         self._moved(src, dst)
+        self._touch(d1, d2)
 
     def _host_rename(self, src: str, dst: str) -> bool:
         """rename(2) on the host when both paths are host paths (OSFS, TempFS, their
