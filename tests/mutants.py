@@ -55,6 +55,18 @@ MUTANTS = [
     Mutant("deterministic random_get ignores the seed", "vfswasi/clocks.py",
            "self.seed = seed & 0xFFFFFFFFFFFFFFFF", "self.seed = 0",
            ("tests/test_limits.py", "-k", "same_seed and memory")),
+    Mutant("read-only mounts take changes", "vfswasi/vfs.py",
+           "the one read-only check of every mutation.\"\"\"\n        if self.readonly:",
+           "the one read-only check of every mutation.\"\"\"\n        if False:",
+           ("tests/test_permissions.py",)),
+    Mutant("zip times unclamped", "vfswasi/backends/archive_formats.py",
+           "return max(DOS_MIN, min(DOS_MAX, (y, mo, d, h, mi, s - s % 2)))",
+           "return (y, mo, d, h, mi, s - s % 2)",
+           ("tests/test_archive_formats.py",)),
+    Mutant("pax times cut to microseconds", "vfswasi/backends/archive_formats.py",
+           'return f"{sign}{whole}.{frac:09d}".rstrip("0") if frac else f"{sign}{whole}"',
+           'return f"{sign}{whole}.{frac // 1000:06d}".rstrip("0") if frac else f"{sign}{whole}"',
+           ("tests/test_archive_formats.py",)),
 ]
 
 
