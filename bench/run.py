@@ -784,6 +784,11 @@ def bench_coldstart(b: Bench) -> list[Row]:
     b.log("cold start: whole processes running hello.wasm")
     hello = b.wasm_file("hello")
     env = dict(os.environ)
+    # as an installed package starts: from bytecode (pip compiles it at install), not by
+    # compiling every module's source each time, which PYTHONDONTWRITEBYTECODE (set on some
+    # machines) would make it do; the bytecode goes to the scratch dir, written by the warm-up
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(b.scratch / "pycache")
     if (BENCH.parent / "vfswasi" / "__init__.py").is_file():
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH.parent),
                                                           env.get("PYTHONPATH")]))

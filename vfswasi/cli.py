@@ -31,7 +31,7 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import wasmtime
 
@@ -81,9 +81,21 @@ def version_text() -> str:
     return f"vfswasi {__version__} (wasmtime {engine}, Python {python})"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`, its text made only when asked (reading package metadata costs a run
+    ~20 ms of start-up otherwise)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vfswasi", description="Run WebAssembly with WASI over virtual filesystems.")
-    parser.add_argument("-V", "--version", action="version", version=version_text(),
+    parser.add_argument("-V", "--version", action=_VersionAction,
                         help="print vfswasi's version (and wasmtime's) and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("demo", help="run the bundled example guest on an in-memory tree and a zip")
