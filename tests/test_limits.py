@@ -647,3 +647,48 @@ def test_cli_epoch_interruption_off_still_stops_at_wasi_calls():
     bad = subprocess.run([sys.executable, "-m", "vfswasi", "run", "-W", "epoch-interruption=maybe",
                           str(SPIN), "exit"], capture_output=True, timeout=60, env=SUBPROCESS_ENV)
     assert bad.returncode == 2 and b"epoch-interruption=y or" in bad.stderr
+
+
+def _engines_asked(monkeypatch: pytest.MonkeyPatch, module: object) -> list[dict[str, bool]]:
+    """Spy on the engines `module` asks `default_engine` for (the engine is still made)."""
+    from vfswasi import modules
+
+    asked: list[dict[str, bool]] = []
+
+    def spy(**flags: bool) -> wasmtime.Engine:
+        asked.append(flags)
+        return modules.default_engine(**flags)
+
+    monkeypatch.setattr(module, "default_engine", spy)
+    return asked
+
+
+def test_no_limit_at_all_runs_without_epoch_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Limits.none() is the one case with nothing for epochs to enforce: its engine has no
+    # epoch checks (their cost); any limit, or the defaults, keeps them (a timeout, a Ctrl-C
+    # in pure wasm)
+    import vfswasi.api
+
+    asked = _engines_asked(monkeypatch, vfswasi.api)
+    assert Limits.none().unbounded and not Limits().unbounded
+    assert not Limits.none().replace(timeout=1).unbounded
+    for limits in (Limits.none(), Limits(), Limits.none().replace(timeout=5)):
+        assert vfswasi.run(SPIN, args=["spin", "exit"], limits=limits).stdout == b"ready\n"
+    assert [a["epochs"] for a in asked] == [False, True, True]
+    plain = vfswasi.Program(SPIN, epochs=False).engine
+    assert vfswasi.modules._FLAVOUR_OF[plain] == "plain"
+    # without epochs a stop still ends the guest at its next WASI call
+    with pytest.raises(Timeout):
+        vfswasi.run(SPIN, args=["spin", "wasi"], timeout=0.3, engine=plain)
+
+
+def test_cli_no_limits_runs_without_epoch_checks(monkeypatch: pytest.MonkeyPatch,
+                                                capfd: pytest.CaptureFixture[str]) -> None:
+    from vfswasi import cli
+
+    asked = _engines_asked(monkeypatch, cli)
+    for argv in (["--no-limits"], [], ["--no-limits", "-W", "timeout=5s"],
+                 ["--no-limits", "-W", "epoch-interruption=y"]):
+        assert cli.main(["run", *argv, str(SPIN), "exit"]) == 0
+    assert [a["epochs"] for a in asked] == [False, True, True, True]
+    assert capfd.readouterr().out == "ready\n" * 4

@@ -712,7 +712,7 @@ def run(
     (a module importing both wasi_unstable and preview1 gets both, sharing one fd table).
     sockets, trace, limits and deterministic are as for `WASI`; `timeout=` is a shortcut for
     `limits=Limits(timeout=...)`. The default engine is set up for the limits (epochs, and
-    fuel when `limits.fuel` is set); your own `engine` needs epoch interruption for a timeout
+    fuel when `limits.fuel` is set; no epochs with `Limits.none()`); your own `engine` needs epoch interruption for a timeout
     to stop pure wasm, and fuel metering for `limits.fuel`.
 
     The WASI instance is always closed (writable archives written back) before this returns
@@ -724,7 +724,8 @@ def run(
     run costs its own work and little more; `Program` also keeps the module at hand.
     """
     limits = _limits(limits, timeout)
-    return Program(wasm, engine=engine, version=version, fuel=limits.fuel is not None).run(
+    return Program(wasm, engine=engine, version=version, fuel=limits.fuel is not None,
+                   epochs=not limits.unbounded).run(
         args=args, env=env, preopens=preopens, stdin=stdin, stdout=stdout, stderr=stderr,
         sockets=sockets, trace=trace, limits=limits, deterministic=deterministic)
 
@@ -748,14 +749,16 @@ class Program:
     as with `vfswasi.run`: its own fds, files, args, environment, clocks and usage.
 
     engine: default `vfswasi`'s shared engine (epoch interruption; `fuel=True` picks the one
-    with fuel metering, needed for `Limits(fuel=...)`). version: default every WASI ABI the
+    with fuel metering, needed for `Limits(fuel=...)`; `epochs=False` the one without epoch
+    checks, for runs with `Limits.none()`, whose Ctrl-C stops at the next WASI call). version: default every WASI ABI the
     module imports. Safe to use from several threads: concurrent runs take separate host
     functions.
     """
 
     def __init__(self, wasm: WasmSource, *, engine: wasmtime.Engine | None = None,
-                 version: str | Sequence[str] | None = None, fuel: bool = False) -> None:
-        self.engine = engine or default_engine(fuel=fuel)
+                 version: str | Sequence[str] | None = None, fuel: bool = False,
+                 epochs: bool = True) -> None:
+        self.engine = engine or default_engine(fuel=fuel, epochs=epochs)
         self.module = load_module(wasm, self.engine)
         if version is None:
             version = imported_wasi_versions(self.module) or "preview1"

@@ -162,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mount-quota", action="append", default=[], metavar="GUEST=SIZE[:INODES]",
                      help="a storage cap for one mount, within --disk-bytes/--disk-inodes")
     run.add_argument("--no-limits", action="store_true",
-                     help="lift the default limits (fds, in-memory storage)")
+                     help="lift the default limits (fds, in-memory storage); with no -W "
+                          "limit either, the engine has no epoch checks (faster calls; "
+                          "Ctrl-C then stops the guest at its next WASI call)")
     run.add_argument("--deterministic", nargs="?", const=0, type=int, metavar="SEED",
                      help="virtual clocks and seeded random_get: the same SEED and inputs "
                           "give the same output (`--deterministic SEED` or "
@@ -268,10 +270,11 @@ def _wasm_options(opts: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
             yield item, name, value
 
 
-def epochs_wanted(opts: argparse.Namespace) -> bool:
+def epochs_wanted(opts: argparse.Namespace, limits: Limits) -> bool:
     """-W epoch-interruption=n trades stopping pure wasm (Ctrl-C, timeouts: then at the next
-    WASI call) for the cost of the epoch checks; on by default."""
-    wanted = True
+    WASI call) for the cost of the epoch checks; on by default, off when no limit is left
+    (--no-limits and no -W limit: `Limits.none()`, as `vfswasi.run` does) unless asked for."""
+    wanted = not limits.unbounded
     for item, name, value in _wasm_options(opts):
         if name == _EPOCHS:
             if value.lower() not in _YES_NO:
@@ -417,7 +420,7 @@ def _main(argv: list[str]) -> int:
     overlays: dict[str, Overlay] = {}
     env = dict(parse_env(v) for v in opts.env)
     limits = parse_limits(opts)
-    engine = default_engine(fuel=limits.fuel is not None, epochs=epochs_wanted(opts))
+    engine = default_engine(fuel=limits.fuel is not None, epochs=epochs_wanted(opts, limits))
 
     try:
         module = load_module(opts.wasm, engine)

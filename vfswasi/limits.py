@@ -97,8 +97,17 @@ class Limits:
 
     @classmethod
     def none(cls) -> Limits:
-        """No limit at all (not even the defaults)."""
+        """No limit at all (not even the defaults). `run()`, `Program` and the CLI then run on
+        an engine without epoch interruption, which costs nothing per wasm call; a Ctrl-C
+        still stops the guest, at its next WASI call (see `unbounded`)."""
         return cls(max_open_fds=None, disk_bytes=None, disk_inodes=None)
+
+    @property
+    def unbounded(self) -> bool:
+        """No limit at all: what `none()` makes. Only then does vfswasi pick an engine
+        without epoch checks (they stop a guest spinning in pure wasm on a timeout or a
+        Ctrl-C, and cost a call-heavy guest 5-15%: bench/README.md)."""
+        return self == Limits.none()
 
     def replace(self, **changes: Any) -> Limits:
         return replace(self, **changes)
