@@ -28,9 +28,9 @@ changes, as `Overlay.export` writes them) is published, only when the job succee
 0, no limit hit, no error). A URL ending in .zip, .tar, .tar.gz or .tgz gets an archive, any
 other a directory tree. Publishing never leaves a partial result where a reader looks:
 
-- an archive is written under a temporary name beside its URL, then moved over it: a rename on
-  a local disk, a server-side copy on an object store, both of which make the object appear
-  whole;
+- an archive is written under a temporary name beside its URL, then moved over it (a rename)
+  on a local disk; on S3, GCS or Azure it is one upload, which those stores show whole or not
+  at all; on other fsspec stores, an upload under a temporary name and a server-side copy;
 - a local directory is filled under a temporary name, then renamed into place;
 - an object store has no rename for a tree: the files are uploaded under a temporary prefix,
   copied into place server-side, and an empty `_SUCCESS` object is written last (the
@@ -554,6 +554,16 @@ def _published(fs: Any, path: str, archive: bool, local: bool) -> bool:
     return fs.exists(path if archive else f"{path.rstrip('/')}/{SUCCESS_MARKER}")
 
 
+#: object stores whose single upload (multipart ones too) becomes visible only once complete:
+#: one object needs no staging copy there (S3, GCS, Azure Blob)
+_WHOLE_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+
+
+def _whole_puts(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return bool(_WHOLE_PUT_PROTOCOLS.intersection(protocols))
+
+
 def publish(overlay: Any, url: str) -> bool:
     """Write an overlay's changes (a `mem://` scratch's whole tree) to `url`, never leaving a
     partial result there; False when an output was already published at `url`."""
@@ -579,6 +589,9 @@ def publish(overlay: Any, url: str) -> bool:
         overlay.export(exported)
         try:
             if archive:
+                if _whole_puts(fs):  # the object appears whole or not at all
+                    fs.put_file(exported, base)
+                    return True
                 staged.append(staging)
                 fs.put_file(exported, staging)
                 fs.cp_file(staging, base)  # a server-side copy: the object appears whole
