@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import guest
 
+import vfswasi.jobs as jobs_module
 from vfswasi import Limits
 from vfswasi.jobs import Job, JobResult, run_job, run_jobs, worker_stats
 
@@ -211,6 +212,7 @@ def test_one_member_of_a_big_zip_in_s3_costs_the_member_and_the_central_director
     with zipfile.ZipFile(io.BytesIO(s3["archive"])) as z:
         member = z.getinfo("doc7.txt")
         central = len(s3["archive"]) - z.start_dir  # central directory + end records
+    jobs_module._TAILS.clear()  # as a fresh worker: nothing of the archive read before
     mark = s3["recorder"].mark()
     result = run_job(Job(str(JOBTOOL), args=["jobtool", "/in/doc7.txt", "/out/sum.txt"],
                          mounts={"/in": "zip::s3://data/data.zip", "/out": "mem://"}))
@@ -220,6 +222,48 @@ def test_one_member_of_a_big_zip_in_s3_costs_the_member_and_the_central_director
                   if method == "GET" and path.endswith("/data.zip"))
     assert len(s3["archive"]) > FILLER > 100 * fetched  # nowhere near the archive
     assert fetched < 2 * (member.compress_size + 30 + len(member.filename) + central)
+
+
+def _zip_gets(s3, mark: int, key: str) -> list[int]:
+    return [size for method, path, _q, size in s3["recorder"].since(mark)
+            if method == "GET" and path.endswith(key)]
+
+
+def test_a_worker_reads_a_zips_central_directory_once_per_version(s3):
+    # the second job on the same object (same ETag) fetches its member only; a new version
+    # of the object is read afresh
+    fs = s3["fs"]
+    docs = {f"m{i}.txt": f"member {i}\n".encode() * 50 for i in range(300)}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in docs.items():
+            z.writestr(name, data)
+    fs.pipe_file("data/cached.zip", buf.getvalue())
+    central = len(buf.getvalue()) - zipfile.ZipFile(buf).start_dir
+
+    def job(name: str) -> Job:
+        return Job(str(JOBTOOL), args=["jobtool", f"/in/{name}", "/out/sum.txt"],
+                   mounts={"/in": "zip::s3://data/cached.zip", "/out": "mem://"})
+
+    first = s3["recorder"].mark()
+    assert run_job(job("m1.txt")).stdout.decode() == f"/in/m1.txt: {_fnv(docs['m1.txt'])}"
+    assert sum(_zip_gets(s3, first, "/cached.zip")) >= central
+    second = s3["recorder"].mark()
+    assert run_job(job("m2.txt")).stdout.decode() == f"/in/m2.txt: {_fnv(docs['m2.txt'])}"
+    gets = _zip_gets(s3, second, "/cached.zip")
+    assert len(gets) == 1 and sum(gets) < central  # the member's range, no directory
+    changed = b"changed\n"
+    fs.pipe_file("data/cached.zip", _one_member_zip("m2.txt", changed))
+    third = s3["recorder"].mark()
+    assert run_job(job("m2.txt")).stdout.decode() == f"/in/m2.txt: {_fnv(changed)}"
+    assert len(_zip_gets(s3, third, "/cached.zip")) >= 1
+
+
+def _one_member_zip(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(name, data)
+    return buf.getvalue()
 
 
 def test_a_plain_prefix_in_s3_mounts_as_a_tree(s3):

@@ -61,7 +61,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -450,6 +450,11 @@ def _compiled(sha: str, data: bytes, engine: Any) -> Any:
 # --- the worker's side: mounts -------------------------------------------------------------------------
 
 
+#: per worker: (object, size, ETag) -> (offset, the archive's tail bytes), least recent first
+_TAILS: OrderedDict[tuple[str, int, str], tuple[int, bytes]] = OrderedDict()
+_TAIL_BUDGET = 64 << 20
+
+
 class RangedFile(PositionedReader):
     """A read-only, seekable file over ranged reads of an fsspec filesystem (`fs.cat_file`):
     what a zip mount in an object store reads through. A read that misses the buffer fetches
@@ -461,12 +466,47 @@ class RangedFile(PositionedReader):
                  min_fetch: int = 8 << 10, max_fetch: int = 8 << 20) -> None:
         super().__init__()
         self.fs, self.path = fs, path
-        self.size = int(fs.size(path)) if size is None else size
+        self._tail_key: tuple[str, int, str] | None = None
+        if size is None:
+            info = fs.info(path)
+            size = int(info["size"])
+            etag = info.get("ETag") or info.get("etag")
+            if etag:  # the object's version: a cached tail is only ever this object's
+                self._tail_key = (f"{fs.protocol}:{path}", size, str(etag))
+        self.size = size
         self.min_fetch, self.max_fetch = min_fetch, max_fetch
         self._pos = 0
         self._buf, self._buf_start = b"", 0
         self.fetched = 0
         self.requests = 0
+        with _LOCK:
+            tail = _TAILS.get(self._tail_key) if self._tail_key else None
+        if tail is not None:  # this worker read the same archive's directory before
+            self._buf_start, self._buf = tail
+        #: every fetch while the archive is mounted (for `keep_tail`), then None
+        self._seen: list[tuple[int, bytes]] | None = [] if tail is None else None
+
+    def keep_tail(self, start: int) -> None:
+        """Remember bytes [start, EOF) (a zip's central directory and end records) for the
+        next mount of the same object in this worker, from what mounting fetched: a later job
+        then reads only its members (the HEAD that gives the ETag stays). Ends the record of
+        fetches that mounting keeps."""
+        seen, self._seen = self._seen, None
+        if self._tail_key is None or not seen or not 0 <= start < self.size:
+            return
+        parts, at = [], start
+        for begin, data in sorted(seen, key=lambda r: r[0]):
+            if begin <= at < begin + len(data):
+                parts.append(data[at - begin:])
+                at = begin + len(data)
+        if at != self.size:
+            return  # not all read while mounting: not worth a request of its own
+        tail = b"".join(parts)
+        with _LOCK:
+            _TAILS[self._tail_key] = (start, tail)
+            _TAILS.move_to_end(self._tail_key)
+            while sum(len(t) for _, t in _TAILS.values()) > _TAIL_BUDGET and len(_TAILS) > 1:
+                _TAILS.popitem(last=False)
 
     def readinto(self, b: Any) -> int:
         # fills `b` to the end of the file: zipfile takes a short read as a truncated archive
@@ -492,6 +532,8 @@ class RangedFile(PositionedReader):
                 self.fetched += len(data)
                 if not data:
                     break
+                if self._seen is not None:
+                    self._seen.append((start, data))
                 self._buf, self._buf_start = data, start
                 continue
             done += n
@@ -534,7 +576,10 @@ def open_mount(spec: str) -> Any:
 
         subdir = first.partition("://")[2]
         fs, path = fsspec.core.url_to_fs(rest)
-        return archive(RangedFile(fs, path), format="zip", subdir=subdir)
+        ranged = RangedFile(fs, path)
+        mounted = archive(ranged, format="zip", subdir=subdir)
+        ranged.keep_tail(mounted.source.zf.start_dir)  # type: ignore[attr-defined]
+        return mounted
     from .backends.fsspec import from_fsspec
 
     fs, root = fsspec.core.url_to_fs(spec)
