@@ -649,20 +649,21 @@ class MemoryBackend(Backend):
                 raise oserror(errno.ENOTDIR, name)
             if entry._dir:
                 raise oserror(errno.ENOTEMPTY, name)
-            now = self._now()
-            d.remove_entry(name)
-            self._drop(entry, now)
-            _modified(d, now)
+            self._remove(d, name, entry)
 
     def _unlink(self, d: _DirEntry, name: str) -> None:
         with self._lock:
             entry = self._entry(d, name)
             if entry.is_dir:
                 raise oserror(errno.EISDIR, name)
-            now = self._now()
-            d.remove_entry(name)
-            self._drop(entry, now)
-            _modified(d, now)
+            self._remove(d, name, entry)
+
+    def _remove(self, d: _DirEntry, name: str, entry: _DirEntry) -> None:
+        """Take `name` out of `d` (lock held): the entry loses a link, `d` is modified."""
+        now = self._now()
+        d.remove_entry(name)
+        self._drop(entry, now)
+        _modified(d, now)
 
     def _rename(self, d1: _DirEntry, n1: str, d2: _DirEntry, n2: str) -> None:
         with self._lock:
