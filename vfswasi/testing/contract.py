@@ -23,7 +23,9 @@ collected test asserts something. A writable backend must start empty; a read-on
 backend, e.g. to prepare the storage a read-only one then serves. The read tests run on both:
 on a writable backend they write the seed themselves first.
 
-This module needs nothing but vfswasi itself (no pytest import): importing it is cheap.
+This module needs nothing but vfswasi itself (no pytest import): importing it is cheap. It
+stays over 600 lines: it is one test suite, a single class a user subclasses whole, whose
+tests share its fixtures and capability flags; split, a user would have to collect the parts.
 """
 
 from __future__ import annotations
