@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .executors import run_jobs
-from .spec import Job, JobResult, _one_line
+from .spec import Job, JobResult, one_line
 
 # --- the command line: vfswasi batch ----------------------------------------------------------------------
 
@@ -26,7 +26,7 @@ def read_jobs(path: str) -> list[Job]:
             try:
                 jobs.append(Job.from_json(text))
             except (ValueError, TypeError) as e:
-                raise ValueError(f"{path}:{number}: {_one_line(e)}") from None
+                raise ValueError(f"{path}:{number}: {one_line(e)}") from None
     return jobs
 
 
@@ -65,7 +65,7 @@ def batch_command(opts: Any) -> int:
             client = Client(opts.scheduler, timeout=30)
         except (OSError, TimeoutError) as e:
             print(f"vfswasi: batch: cannot reach the scheduler {opts.scheduler}: "
-                  f"{_one_line(e)}", file=sys.stderr)
+                  f"{one_line(e)}", file=sys.stderr)
             return 2
     out = None
     try:

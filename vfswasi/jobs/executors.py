@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .spec import Job, JobResult, _one_line
+from .spec import Job, JobResult, one_line
 from .worker import run_job
 
 # --- running many -------------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def _outcome(index: int, job: Job, future: Any) -> JobResult:
     try:
         result = future.result()
     except Exception as e:
-        return _failed(index, job, f"{type(e).__name__}: {_one_line(e)}")
+        return _failed(index, job, f"{type(e).__name__}: {one_line(e)}")
     result.index = index
     return result
 

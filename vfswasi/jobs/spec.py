@@ -288,7 +288,7 @@ class JobResult:
 
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
     """An exception's message on one line (botocore's, for one, spans several)."""
     text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
     return (text[:497] + "...") if len(text) > 500 else text or type(e).__name__

@@ -11,7 +11,7 @@ from typing import Any
 from ..limits import Limits
 from .publish import publish
 from .remote import open_mount
-from .spec import Job, JobResult, _one_line
+from .spec import Job, JobResult, one_line
 
 # --- the worker's side: modules -----------------------------------------------------------------------
 
@@ -87,7 +87,7 @@ def _fetch(module: str, key: Any) -> bytes:
         _STATS["fetched"] += 1
         return data
     except (OSError, ValueError, ImportError) as e:
-        raise JobError(f"module {module}: {_one_line(e)}") from None
+        raise JobError(f"module {module}: {one_line(e)}") from None
 
 
 def _compiled(sha: str, data: bytes, engine: Any) -> Any:
@@ -100,7 +100,7 @@ def _compiled(sha: str, data: bytes, engine: Any) -> Any:
             try:
                 module = load_module(data, engine)
             except Exception as e:  # wasmtime's own error for an invalid module
-                raise JobError(f"module: {_one_line(e)}") from None
+                raise JobError(f"module: {one_line(e)}") from None
             _COMPILED[key] = module
             _COMPILATIONS[sha] += 1
         return module
@@ -149,16 +149,16 @@ def run_job(job: Job) -> JobResult:
         except LimitExceeded as e:
             result.stdout, result.stderr = getattr(e, "stdout", b""), getattr(e, "stderr", b"")
             result.usage = e.usage
-            result.error = _one_line(e)
+            result.error = one_line(e)
             return result
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             result.stdout, result.stderr = getattr(e, "stdout", b""), getattr(e, "stderr", b"")
             result.usage = getattr(e, "usage", None)
-            result.error = f"trap: {_one_line(e)}"
+            result.error = f"trap: {one_line(e)}"
             return result
         except Exception as e:  # a mount failing to open or close, a bad argument
             result.stdout, result.stderr = getattr(e, "stdout", b""), getattr(e, "stderr", b"")
-            result.error = f"{type(e).__name__}: {_one_line(e)}"
+            result.error = f"{type(e).__name__}: {one_line(e)}"
             return result
         result.exit_code, result.stdout, result.stderr = ran.exit_code, ran.stdout, ran.stderr
         result.usage = ran.usage
@@ -168,7 +168,7 @@ def run_job(job: Job) -> JobResult:
                     if not publish(overlays[guest], url):
                         result.reused.append(guest)
                 except Exception as e:
-                    result.error = f"output {guest} -> {url}: {_one_line(e)}"
+                    result.error = f"output {guest} -> {url}: {one_line(e)}"
                     return result
                 result.outputs[guest] = url
         return result
@@ -184,4 +184,4 @@ def _mount(guest: str, spec: str) -> Any:
     try:
         return open_mount(spec)
     except Exception as e:
-        raise JobError(f"mount {guest}={spec}: {_one_line(e)}") from None
+        raise JobError(f"mount {guest}={spec}: {one_line(e)}") from None
