@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import guest
 
-import vfswasi.jobs as jobs_module
+import vfswasi.jobs.remote as jobs_remote
 from vfswasi import Limits
 from vfswasi.jobs import Job, JobResult, run_job, run_jobs, worker_stats
 
@@ -212,7 +212,7 @@ def test_one_member_of_a_big_zip_in_s3_costs_the_member_and_the_central_director
     with zipfile.ZipFile(io.BytesIO(s3["archive"])) as z:
         member = z.getinfo("doc7.txt")
         central = len(s3["archive"]) - z.start_dir  # central directory + end records
-    jobs_module._TAILS.clear()  # as a fresh worker: nothing of the archive read before
+    jobs_remote._TAILS.clear()  # as a fresh worker: nothing of the archive read before
     mark = s3["recorder"].mark()
     result = run_job(Job(str(JOBTOOL), args=["jobtool", "/in/doc7.txt", "/out/sum.txt"],
                          mounts={"/in": "zip::s3://data/data.zip", "/out": "mem://"}))

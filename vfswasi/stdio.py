@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .abi import EVENTRWFLAGS_FD_READWRITE_HANGUP, Errno, Filetype, WasiError
+from .vfs import filetype_of_mode
 
 StdioSpec = int | bytes | bytearray | io.IOBase | Callable[[bytes], Any] | None
 
@@ -39,6 +40,25 @@ _IOV_MAX = 1024
 _INT = struct.Struct("i")
 #: the most a stdout/stderr callback is handed at once
 _CALLBACK_CHUNK = 1 << 16
+
+
+def _vectored(transfer: Callable[[memoryview], int], bufs: list[memoryview]) -> int:
+    """Run `transfer` over `bufs` in order until one comes up short; an error after some
+    bytes moved reports those bytes instead (the next call sees the error again)."""
+    total = 0
+    for buf in bufs:
+        if not buf:
+            continue
+        try:
+            n = transfer(buf)
+        except OSError:
+            if total:
+                return total
+            raise
+        total += n
+        if n < len(buf):
+            break
+    return total
 
 
 class Stream:
@@ -61,37 +81,11 @@ class Stream:
 
     def readv(self, bufs: list[memoryview]) -> int:
         """Fill `bufs` in order, stopping at a short read (fd_read)."""
-        total = 0
-        for buf in bufs:
-            if not buf:
-                continue
-            try:
-                got = self.readinto(buf)
-            except OSError:
-                if total:
-                    return total
-                raise
-            total += got
-            if got < len(buf):
-                break
-        return total
+        return _vectored(self.readinto, bufs)
 
     def writev(self, bufs: list[memoryview]) -> int:
         """Write `bufs` in order, stopping at a short write (fd_write): never skip a gap."""
-        total = 0
-        for buf in bufs:
-            if not buf:
-                continue
-            try:
-                n = self.write(buf)
-            except OSError:
-                if total:
-                    return total
-                raise
-            total += n
-            if n < len(buf):
-                break
-        return total
+        return _vectored(self.write, bufs)
 
     def readable_bytes(self) -> int | None:
         """For poll_oneoff: bytes available now, or None when that cannot be known."""
@@ -120,12 +114,10 @@ def host_filetype(fd: int) -> int:
         return Filetype.UNKNOWN
     if os.isatty(fd):
         return Filetype.CHARACTER_DEVICE
-    if stat.S_ISREG(mode):
-        return Filetype.REGULAR_FILE
-    if stat.S_ISBLK(mode):
-        return Filetype.BLOCK_DEVICE
-    if stat.S_ISSOCK(mode):
-        return Filetype.SOCKET_STREAM
+    # Only what a stream can be: a directory or a non-tty character device stays UNKNOWN.
+    kind = filetype_of_mode(mode)
+    if kind in (Filetype.REGULAR_FILE, Filetype.BLOCK_DEVICE, Filetype.SOCKET_STREAM):
+        return kind
     return Filetype.UNKNOWN
 
 

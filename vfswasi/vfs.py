@@ -25,6 +25,7 @@ import errno
 import itertools
 import math
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -421,20 +422,17 @@ def seconds_to_ns(seconds: float | None) -> int:
     return whole * 1_000_000_000 + round((seconds - whole) * 1e9)
 
 
+# The file-type bits of st_mode (S_IFMT) to their WASI filetype.
+_FILETYPE_OF_FMT = {
+    stat.S_IFREG: Filetype.REGULAR_FILE,
+    stat.S_IFDIR: Filetype.DIRECTORY,
+    stat.S_IFLNK: Filetype.SYMBOLIC_LINK,
+    stat.S_IFCHR: Filetype.CHARACTER_DEVICE,
+    stat.S_IFBLK: Filetype.BLOCK_DEVICE,
+    stat.S_IFSOCK: Filetype.SOCKET_STREAM,
+}
+
+
 def filetype_of_mode(mode: int) -> int:
     """abi.Filetype for a host `st_mode`."""
-    import stat as st
-
-    if st.S_ISREG(mode):
-        return Filetype.REGULAR_FILE
-    if st.S_ISDIR(mode):
-        return Filetype.DIRECTORY
-    if st.S_ISLNK(mode):
-        return Filetype.SYMBOLIC_LINK
-    if st.S_ISCHR(mode):
-        return Filetype.CHARACTER_DEVICE
-    if st.S_ISBLK(mode):
-        return Filetype.BLOCK_DEVICE
-    if st.S_ISSOCK(mode):
-        return Filetype.SOCKET_STREAM
-    return Filetype.UNKNOWN
+    return _FILETYPE_OF_FMT.get(stat.S_IFMT(mode), Filetype.UNKNOWN)

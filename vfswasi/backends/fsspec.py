@@ -47,14 +47,12 @@ fsspec is an object-store API more than a POSIX one. What this adapter does abou
 from __future__ import annotations
 
 import errno
-import os
 import posixpath
-import tempfile
 import time
 from collections.abc import Iterable
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 from fsspec.implementations.dirfs import DirFileSystem
@@ -63,37 +61,18 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from ..abi import Filetype
 from ..clocks import RealClock
-from ..vfs import Backend, Clock, FileHandle, Stat, oserror, seconds_to_ns
-from .pathkeyed import ErrnoTable, PathKeyedBackend, error_translator, rename_check
+from ..vfs import Backend, Clock, Stat, oserror, seconds_to_ns
+from .fsspec_files import CHUNK as CHUNK
+from .fsspec_files import SPOOL_MEMORY as SPOOL_MEMORY
+from .fsspec_files import FsspecFile, SharedPath, fs_errors
+from .pathkeyed import PathKeyedBackend, rename_check
 
 if TYPE_CHECKING:
     from ..quota import StorageAccount
 
 __all__ = ["FsspecBackend", "from_fsspec", "from_url"]
 
-#: the largest piece read or copied at once
-CHUNK = 1 << 20
-#: a write spool stays in memory up to this size, then moves to a temporary file
-SPOOL_MEMORY = 8 << 20
-
-
 _READONLY_PROTOCOLS = {"tar", "http", "https", "github", "libarchive", "git"}
-
-# exception class -> errno, for exceptions that carry none (fsspec raises FileNotFoundError(path))
-_ERRNOS: ErrnoTable = (
-    (FileNotFoundError, errno.ENOENT),
-    (FileExistsError, errno.EEXIST),
-    (IsADirectoryError, errno.EISDIR),
-    (NotADirectoryError, errno.ENOTDIR),
-    (PermissionError, errno.EACCES),
-    (NotImplementedError, errno.ENOTSUP),
-    (ValueError, errno.EINVAL),
-)
-
-
-#: fsspec's exceptions (and errno-less OSErrors) as errno OSErrors
-_fs_errors = error_translator(_ERRNOS, (NotImplementedError, ValueError))
-
 
 def _to_ns(value: Any) -> int | None:
     """A time as fsspec implementations report it (epoch seconds, datetime, ISO string, or a
@@ -141,208 +120,6 @@ def _filetype(info: dict[str, Any]) -> int:
     return Filetype.UNKNOWN
 
 
-# --- open files -------------------------------------------------------------------------------------
-
-
-class _Shared:
-    """What every open handle of one path shares: a read stream, or once anyone writes, the
-    spool holding the file's whole content."""
-
-    def __init__(self, backend: FsspecBackend, path: str):
-        self.backend = backend
-        self.path: str | None = path  # None once unlinked: nothing is written back
-        self.refs = 0
-        self.stream: BinaryIO | None = None
-        self.spool: Any = None  # tempfile.SpooledTemporaryFile once anyone writes
-        self.dirty = False
-        # the spool's bytes charged to `account` (the backend's when the spool was made)
-        self.account: StorageAccount | None = None
-        self.charged = 0
-
-    @property
-    def fs(self) -> Any:
-        return self.backend.fs
-
-    def readinto(self, buf: memoryview, offset: int) -> int:
-        view = memoryview(buf).cast("B")
-        with _fs_errors(self.path or ""):
-            if self.spool is not None:
-                f = self.spool
-            else:
-                if self.stream is None:
-                    if self.path is None:
-                        return 0
-                    self.stream = self.fs.open(self.path, "rb")
-                f = self.stream
-            if f.tell() != offset:  # the memory filesystem shares one BytesIO between opens
-                f.seek(offset)
-            total = 0
-            while total < len(view):
-                n = f.readinto(view[total : total + min(CHUNK, len(view) - total)])
-                if not n:
-                    break
-                total += n
-            return total
-
-    def writable_spool(self, *, copy: bool = True) -> Any:
-        """The spool, made from the file's current content on first use (`copy=False`: empty,
-        for a truncate to 0)."""
-        if self.spool is None:
-            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
-            self.account, self.charged = self.backend.storage, 0
-            try:
-                if copy and self.path is not None:
-                    with _fs_errors(self.path), self.fs.open(self.path, "rb") as src:
-                        while data := src.read(CHUNK):
-                            self._reserve(self.charged + len(data), spool)
-                            spool.write(data)
-            except BaseException:
-                spool.close()
-                self._settle(None)
-                raise
-            self.spool = spool
-            if self.stream is not None:
-                self.stream.close()
-                self.stream = None
-        return self.spool
-
-    def _reserve(self, size: int, spool: Any) -> None:
-        """Charge the spool growing to `size` bytes, before it does (ENOSPC if refused)."""
-        if size > self.charged:
-            if self.account is not None:
-                self.account.charge(size - self.charged)
-            self.charged = size
-        if size > SPOOL_MEMORY:
-            # to disk before growing, not after: SpooledTemporaryFile first writes into its
-            # BytesIO, which a huge write could make fail (and free what it held)
-            spool.rollover()
-
-    def _settle(self, spool: Any) -> None:
-        """Refund what was charged beyond what `spool` holds (all of it: None)."""
-        size = spool.seek(0, os.SEEK_END) if spool is not None else 0
-        if size < self.charged:
-            if self.account is not None:
-                self.account.refund(self.charged - size)
-            self.charged = size
-
-    def write(self, data: memoryview | bytes, offset: int) -> int:
-        spool = self.writable_spool()
-        end = spool.seek(0, os.SEEK_END)
-        self._reserve(max(end, offset + len(data)), spool)
-        try:
-            if offset > end:
-                self._zeros(spool, offset - end)
-            spool.seek(offset)
-            n = spool.write(data)
-        finally:
-            self._settle(spool)
-        self.changed()
-        return n
-
-    def truncate(self, size: int) -> None:
-        spool = self.writable_spool(copy=size > 0)  # O_TRUNC copies nothing
-        end = spool.seek(0, os.SEEK_END)
-        if size < end:
-            spool.truncate(size)
-            self._settle(spool)
-        elif size > end:
-            self._reserve(size, spool)
-            try:
-                self._zeros(spool, size - end)  # an in-memory spool would not grow on truncate
-            finally:
-                self._settle(spool)
-        self.changed()
-
-    @staticmethod
-    def _zeros(spool: Any, count: int) -> None:
-        block = bytes(min(count, CHUNK))
-        while count > 0:
-            count -= spool.write(block[:count])
-
-    def changed(self) -> None:
-        self.dirty = True
-        if self.path is not None:
-            self.backend._touch(self.path)
-
-    def size(self) -> int | None:
-        """The size the handles see, when it differs from what the filesystem reports."""
-        if self.spool is not None:
-            return self.spool.seek(0, os.SEEK_END)
-        return None
-
-    def flush(self) -> None:
-        """Write the spool back to the filesystem if it changed."""
-        if not self.dirty or self.path is None or self.spool is None:
-            return
-        spool = self.spool
-        spool.seek(0)
-        with _fs_errors(self.path):
-            with self.fs.open(self.path, "wb") as out:
-                while data := spool.read(CHUNK):
-                    out.write(data)
-            self.backend._invalidate(self.path)
-        self.dirty = False
-
-    def release(self) -> None:
-        self.refs -= 1
-        if self.refs > 0:
-            return
-        try:
-            self.flush()
-        finally:
-            self.backend._forget_shared(self)
-            for f in (self.stream, self.spool):
-                if f is not None:
-                    with suppress(Exception):
-                        f.close()
-            self.stream = self.spool = None
-            self._settle(None)
-
-
-class FsspecFile(FileHandle):
-    """A handle of one path's `_Shared` state."""
-
-    def __init__(self, shared: _Shared, *, read: bool, write: bool):
-        self._shared = shared
-        self._closed = False
-        self.readable = read
-        self.writable = write
-        shared.refs += 1
-
-    def _pread(self, buf: memoryview, offset: int) -> int:
-        return self._shared.readinto(buf, offset)
-
-    def _pwrite(self, data: memoryview | bytes, offset: int) -> int:
-        return self._shared.write(data, offset)
-
-    def stat(self) -> Stat:
-        shared = self._shared
-        backend = shared.backend
-        if shared.path is None:
-            st = backend._last[id(shared)]
-            return st._replace(nlink=0, size=shared.size() or 0)
-        st = backend._stat(shared.path)
-        size = shared.size()
-        return st if size is None else st._replace(size=size)
-
-    def _truncate(self, size: int) -> None:
-        self._shared.truncate(size)
-
-    def _set_times(self, atim: int | None, mtim: int | None) -> None:
-        if self._shared.path is None:
-            raise oserror(errno.ENOENT)
-        self._shared.backend._set_path_times(self._shared.path, atim, mtim)
-
-    def sync(self) -> None:
-        if self.writable:
-            self._shared.flush()
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._shared.release()
-
-
 # --- the backend -----------------------------------------------------------------------------------
 
 
@@ -363,7 +140,7 @@ class FsspecBackend(PathKeyedBackend):
         self.clock: Clock = RealClock()
         #: path -> [atim, mtim, ctim] in ns, each None where the filesystem's value stands
         self._times: dict[str, list[int | None]] = {}
-        self._open: dict[str, _Shared] = {}
+        self._open: dict[str, SharedPath] = {}
         self._last: dict[int, Stat] = {}  # unlinked open files: their last stat
         info = self._info(self._root)
         if _filetype(info) != Filetype.DIRECTORY:
@@ -390,7 +167,7 @@ class FsspecBackend(PathKeyedBackend):
         return parent if parent != "/" or self.fs.root_marker == "/" else ""
 
     def _info(self, path: str) -> dict[str, Any]:
-        with _fs_errors(path):
+        with fs_errors(path):
             return self.fs.info(path)
 
     def _info_or_none(self, path: str) -> dict[str, Any] | None:
@@ -433,13 +210,13 @@ class FsspecBackend(PathKeyedBackend):
             times[1] = mtim
         times[2] = self.clock.time_ns()
 
-    def _shared(self, path: str) -> _Shared:
+    def _shared(self, path: str) -> SharedPath:
         shared = self._open.get(path)
         if shared is None:
-            shared = self._open[path] = _Shared(self, path)
+            shared = self._open[path] = SharedPath(self, path)
         return shared
 
-    def _forget_shared(self, shared: _Shared) -> None:
+    def _forget_shared(self, shared: SharedPath) -> None:
         if shared.path is not None and self._open.get(shared.path) is shared:
             del self._open[shared.path]
         self._last.pop(id(shared), None)
@@ -447,7 +224,7 @@ class FsspecBackend(PathKeyedBackend):
     def _path_tables(self) -> tuple[dict[str, Any], ...]:
         return (self._inos, self._times, self._open)
 
-    def _path_holders(self) -> Iterable[_Shared]:
+    def _path_holders(self) -> Iterable[SharedPath]:
         return list(self._open.values())
 
     def _going(self, path: str) -> None:
@@ -471,7 +248,7 @@ class FsspecBackend(PathKeyedBackend):
         self._touch(path)
 
     def _is_empty(self, path: str) -> bool:
-        with _fs_errors(path):
+        with fs_errors(path):
             return not self.fs.ls(path, detail=False)
 
     # --- walking ---------------------------------------------------------------------------------
@@ -495,7 +272,7 @@ class FsspecBackend(PathKeyedBackend):
         return self._stat(h)
 
     def listdir(self, h: str) -> list[tuple[str, int, int]]:
-        with _fs_errors(h):
+        with fs_errors(h):
             infos = self.fs.ls(h, detail=True)
         out, seen = [], set()
         here = h.rstrip("/")
@@ -521,7 +298,7 @@ class FsspecBackend(PathKeyedBackend):
                    create: bool, exclusive: bool, truncate: bool) -> FsspecFile:
         path = self._join(d, name)
         if kind is None:
-            with _fs_errors(path), self.fs.open(path, "wb"):
+            with fs_errors(path), self.fs.open(path, "wb"):
                 pass  # the file exists from now on, as after open(2) with O_CREAT
             self._invalidate(path)
             self._touch(path)
@@ -542,7 +319,7 @@ class FsspecBackend(PathKeyedBackend):
         path = self._join(d, name)
         if self._info_or_none(path) is not None:
             raise oserror(errno.EEXIST, path)
-        with _fs_errors(path):
+        with fs_errors(path):
             self.fs.mkdir(path, create_parents=False)
         self._invalidate(path)
         self._touch(path)
@@ -554,7 +331,7 @@ class FsspecBackend(PathKeyedBackend):
             raise oserror(errno.ENOTDIR, path)
         if not self._is_empty(path):
             raise oserror(errno.ENOTEMPTY, path)
-        with _fs_errors(path):
+        with fs_errors(path):
             self.fs.rmdir(path)
         self._invalidate(path)
         self._going(path)
@@ -565,7 +342,7 @@ class FsspecBackend(PathKeyedBackend):
         if _filetype(self._info(path)) == Filetype.DIRECTORY:
             raise oserror(errno.EISDIR, path)
         self._going(path)
-        with _fs_errors(path):
+        with fs_errors(path):
             self.fs.rm_file(path)
         self._invalidate(path)
         self._keep_dir(d)
@@ -584,7 +361,7 @@ class FsspecBackend(PathKeyedBackend):
             shared.flush()  # the move copies what the filesystem holds
         if target is not None:
             self._going(dst)
-        with _fs_errors(dst):
+        with fs_errors(dst):
             if target is not None:
                 if src_is_dir:
                     self.fs.rmdir(dst)

@@ -48,6 +48,14 @@ def _target(ctx: Context, fd: int, right: int, path_ptr: int, path_len: int, *,
     return d, resolve(d.backend, d.handle, path, follow=follow, follow_trailing=follow_trailing)
 
 
+def _name(t: Target, error: int) -> str:
+    """The entry's name in its parent directory; `error` when the path names a directory
+    itself ("." or "/"), which has no name to create, remove or read a link from."""
+    if t.name is None:
+        raise WasiError(error)
+    return t.name
+
+
 def _entry_kind(t: Target) -> int | None:
     """The entry's filetype, or None when it does not exist."""
     try:
@@ -121,9 +129,7 @@ def path_create_directory(ctx: Context, fd: int, path: int, path_len: int) -> No
     _, t = _target(ctx, fd, Rights.PATH_CREATE_DIRECTORY, path, path_len, follow=False,
                    follow_trailing=False)
     with t:
-        if t.name is None:
-            raise WasiError(Errno.EXIST)
-        t.backend.mkdir(t.parent, t.name)
+        t.backend.mkdir(t.parent, _name(t, Errno.EXIST))
     ctx.usage.files_created += 1
 
 
@@ -132,11 +138,10 @@ def path_remove_directory(ctx: Context, fd: int, path: int, path_len: int) -> No
     d, t = _target(ctx, fd, Rights.PATH_REMOVE_DIRECTORY, path, path_len, follow=False,
                    follow_trailing=False)
     with t:
-        if t.name is None:
-            raise WasiError(Errno.INVAL)  # rmdir(".") as POSIX
+        name = _name(t, Errno.INVAL)  # rmdir(".") as POSIX
         if t.must_be_dir and _entry_kind(t) == _SYMLINK:
             _refuse_slashed_symlink(ctx, d, path, path_len)
-        t.backend.rmdir(t.parent, t.name)
+        t.backend.rmdir(t.parent, name)
     ctx.usage.files_removed += 1
 
 
@@ -145,11 +150,10 @@ def path_unlink_file(ctx: Context, fd: int, path: int, path_len: int) -> None:
     # "x/" follows a final symlink, only to choose the error: nothing slashed is unlinked.
     _, t = _target(ctx, fd, Rights.PATH_UNLINK_FILE, path, path_len, follow=False)
     with t:
-        if t.name is None:
-            raise WasiError(Errno.ISDIR)
+        name = _name(t, Errno.ISDIR)
         if t.must_be_dir:
             raise _slashed_name_error(t, if_dir=Errno.ISDIR)
-        t.backend.unlink(t.parent, t.name)
+        t.backend.unlink(t.parent, name)
     ctx.usage.files_removed += 1
 
 
@@ -165,11 +169,10 @@ def path_symlink(ctx: Context, old_path: int, old_path_len: int, fd: int, new_pa
     # "x/" follows a final symlink, only to choose the error (as path_link and wasmtime)
     _, t = _target(ctx, fd, Rights.PATH_SYMLINK, new_path, new_path_len, follow=False)
     with t:
-        if t.name is None:
-            raise WasiError(Errno.EXIST)
+        name = _name(t, Errno.EXIST)
         if t.must_be_dir:
             raise _slashed_name_error(t, if_dir=Errno.EXIST)  # a new link is no directory
-        t.backend.symlink(target, t.parent, t.name)
+        t.backend.symlink(target, t.parent, name)
     ctx.usage.files_created += 1
 
 
@@ -233,11 +236,10 @@ def path_readlink(ctx: Context, fd: int, path: int, path_len: int, buf: int, buf
     # "link/" follows the link (POSIX): its target is no symlink, so EINVAL or ENOTDIR.
     _, t = _target(ctx, fd, Rights.PATH_READLINK, path, path_len, follow=False)
     with t:
-        if t.name is None:
-            raise WasiError(Errno.INVAL)
+        name = _name(t, Errno.INVAL)
         if t.must_be_dir:
             raise _slashed_name_error(t, if_dir=Errno.INVAL)
-        target = encode_path(t.backend.readlink(t.parent, t.name))
+        target = encode_path(t.backend.readlink(t.parent, name))
     if target.startswith(b"/"):
         # Only a host-planted link can hold one; its target is the host's business (wasmtime
         # refuses to read it too).

@@ -23,7 +23,9 @@ collected test asserts something. A writable backend must start empty; a read-on
 backend, e.g. to prepare the storage a read-only one then serves. The read tests run on both:
 on a writable backend they write the seed themselves first.
 
-This module needs nothing but vfswasi itself (no pytest import): importing it is cheap.
+This module needs nothing but vfswasi itself (no pytest import): importing it is cheap. It
+stays over 600 lines: it is one test suite, a single class a user subclasses whole, whose
+tests share its fixtures and capability flags; split, a user would have to collect the parts.
 """
 
 from __future__ import annotations
@@ -266,6 +268,24 @@ class BackendContract:
         if self.writable:
             write_seed(b, seed(symlinks=self.symlinks))
         return b, b.root()
+
+    def empty(self) -> tuple[Backend, DirHandle]:
+        """(backend, its root) as `make_backend()` made it: empty, for the write tests."""
+        b = self.backend
+        return b, b.root()
+
+    def one_of_each(self, b: Backend, d: DirHandle, content: bytes = b"",
+                    **links: str) -> list[str]:
+        """A file "f" holding `content`, a directory "d" and, if the backend has symlinks,
+        `links` (name=target), in `d`: the names made, one of each kind to try a call on."""
+        _put(b, d, "f", content)
+        b.mkdir(d, "d")
+        names = ["f", "d"]
+        if self.symlinks:
+            for name, target in links.items():
+                b.symlink(target, d, name)
+                names.append(name)
+        return names
 
     def truncated(self, ns: int) -> int:
         """`ns` as the backend keeps it (`time_resolution_ns`)."""
@@ -531,8 +551,7 @@ class BackendContract:
     def test_use_storage_answers_enospc_before_growing(self) -> None:
         from ..quota import StorageAccount
 
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         account = StorageAccount(max_bytes=1000)
         b.use_storage(account)
         f = b.open_file(r, "f", read=True, write=True, create=True)
@@ -573,8 +592,7 @@ class BackendContract:
 
     @_when(uses_clock=True, writable=True)
     def test_use_clock_stamps_what_the_guest_causes(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         clock = FixedClock(CLOCK_A)
         b.use_clock(clock)
         b.mkdir(r, "d")
@@ -614,16 +632,14 @@ class BackendContract:
 
     @_writable
     def test_new_backend_is_empty(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         assert b.stat_dir(r).filetype == DIR
         assert b.listdir(r) == []
         assert b.readonly is False
 
     @_writable
     def test_create_write_read(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         f = b.open_file(r, "f", read=True, write=True, create=True)
         try:
             assert f.writable
@@ -642,8 +658,7 @@ class BackendContract:
 
     @_writable
     def test_write_past_eof_zero_fills(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"ab")
         f = b.open_file(r, "f", read=False, write=True)
         try:
@@ -655,8 +670,7 @@ class BackendContract:
 
     @_writable
     def test_open_existing_keeps_content(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"keep")
         b.open_file(r, "f", read=False, write=True, create=True).close()
         assert _get(b, r, "f") == b"keep"
@@ -665,14 +679,8 @@ class BackendContract:
 
     @_writable
     def test_exclusive_create(self) -> None:
-        b = self.backend
-        r = b.root()
-        _put(b, r, "f", b"old")
-        b.mkdir(r, "d")
-        taken = ["f", "d"]
-        if self.symlinks:
-            b.symlink("nowhere", r, "dangling")
-            taken.append("dangling")
+        b, r = self.empty()
+        taken = self.one_of_each(b, r, b"old", dangling="nowhere")
         for name in taken:
             code = _err(b.open_file, r, name, read=False, write=True, create=True, exclusive=True)
             assert code == errno.EEXIST, name
@@ -685,8 +693,7 @@ class BackendContract:
 
     @_writable
     def test_truncate_on_open(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"some content")
         b.open_file(r, "f", read=False, write=True, truncate=True).close()
         assert _get(b, r, "f") == b""
@@ -694,8 +701,7 @@ class BackendContract:
 
     @_writable
     def test_truncate_and_allocate(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"0123456789")
         f = b.open_file(r, "f", read=True, write=True)
         try:
@@ -716,8 +722,7 @@ class BackendContract:
 
     @_writable
     def test_two_handles_share_content(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f")
         w = b.open_file(r, "f", read=False, write=True)
         rd = b.open_file(r, "f", read=True, write=False)
@@ -734,8 +739,7 @@ class BackendContract:
     @_writable
     def test_sync_makes_writes_visible(self) -> None:
         # sync succeeds, and what was written is there, through another handle too
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         f = b.open_file(r, "f", read=True, write=True, create=True)
         try:
             f.write(b"xy", 0)
@@ -751,8 +755,7 @@ class BackendContract:
 
     @_writable
     def test_handle_survives_unlink(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"still here")
         f = b.open_file(r, "f", read=True, write=False)
         try:
@@ -766,8 +769,7 @@ class BackendContract:
 
     @_writable
     def test_unicode_names(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         for name in ["naïve ☃", "日本語", "space name", "trailing.", ".hidden"]:
             _put(b, r, name, name.encode())
             assert _get(b, r, name) == name.encode()
@@ -775,8 +777,7 @@ class BackendContract:
 
     @_writable
     def test_listdir_many_entries(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "d")
         with _opened(b, r, "d") as h:
             for i in range(300):  # more than one getdents buffer on a host
@@ -794,8 +795,7 @@ class BackendContract:
 
     @_writable
     def test_mkdir_and_open_dir(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "d")
         assert b.lstat(r, "d").filetype == DIR
         with _opened(b, r, "d") as h:
@@ -809,15 +809,8 @@ class BackendContract:
 
     @_writable
     def test_mkdir_eexist(self) -> None:
-        b = self.backend
-        r = b.root()
-        _put(b, r, "f")
-        b.mkdir(r, "d")
-        taken = ["f", "d"]
-        if self.symlinks:
-            b.symlink("nowhere", r, "dangling")
-            b.symlink("d", r, "ldir")
-            taken += ["dangling", "ldir"]
+        b, r = self.empty()
+        taken = self.one_of_each(b, r, dangling="nowhere", ldir="d")
         for name in taken:
             assert _err(b.mkdir, r, name) == errno.EEXIST, name
         assert sorted(_names(b, r)) == sorted(taken)
@@ -826,8 +819,7 @@ class BackendContract:
 
     @_writable
     def test_rmdir(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "empty")
         b.mkdir(r, "full")
         with _opened(b, r, "full") as h:
@@ -846,8 +838,7 @@ class BackendContract:
 
     @_writable
     def test_unlink(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"x")
         _put(b, r, "g", b"target")
         b.mkdir(r, "d")
@@ -867,8 +858,7 @@ class BackendContract:
 
     @_writable
     def test_rename_file_keeps_identity(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "a", b"A")
         ino = b.lstat(r, "a").ino
         b.rename(r, "a", r, "b")
@@ -878,8 +868,7 @@ class BackendContract:
 
     @_writable
     def test_rename_across_directories(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "src")
         b.mkdir(r, "dst")
         with _opened(b, r, "src") as s, _opened(b, r, "dst") as d:
@@ -897,8 +886,7 @@ class BackendContract:
 
     @_writable
     def test_rename_replaces_file(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "a", b"A")
         _put(b, r, "b", b"B")
         ino = b.lstat(r, "a").ino
@@ -909,8 +897,7 @@ class BackendContract:
 
     @_writable
     def test_rename_replaces_empty_directory(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "a")
         b.mkdir(r, "b")
         with _opened(b, r, "a") as h:
@@ -922,8 +909,7 @@ class BackendContract:
 
     @_writable
     def test_rename_onto_nonempty_directory_is_enotempty(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "a")
         b.mkdir(r, "b")
         with _opened(b, r, "b") as h:
@@ -933,8 +919,7 @@ class BackendContract:
 
     @_writable
     def test_rename_kind_mismatch(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"F")
         b.mkdir(r, "d")
         assert _err(b.rename, r, "f", r, "d") == errno.EISDIR
@@ -950,8 +935,7 @@ class BackendContract:
 
     @_writable
     def test_rename_directory_into_itself_is_einval(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "a")
         with _opened(b, r, "a") as a:
             b.mkdir(a, "b")
@@ -968,27 +952,20 @@ class BackendContract:
 
     @_writable
     def test_rename_same_entry_is_a_noop(self) -> None:
-        b = self.backend
-        r = b.root()
-        _put(b, r, "f", b"F")
-        b.mkdir(r, "d")
-        names = ["d", "f"]
-        if self.symlinks:
-            b.symlink("f", r, "l")
-            names.append("l")
+        b, r = self.empty()
+        names = self.one_of_each(b, r, b"F", l="f")
         for name in names:
             b.rename(r, name, r, name)
         with _opened(b, r, "d") as h1, _opened(b, r, "d") as h2:
             _put(b, h1, "x")
             b.rename(h1, "x", h2, "x")  # two handles of one directory
             assert _names(b, h2) == ["x"]
-        assert _names(b, r) == names
+        assert _names(b, r) == sorted(names)
         assert _get(b, r, "f") == b"F"
 
     @_writable
     def test_rename_missing_source_is_enoent(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "d")
         assert _err(b.rename, r, "missing", r, "x") == errno.ENOENT
         assert _err(b.rename, r, "missing", r, "d") == errno.ENOENT
@@ -997,8 +974,7 @@ class BackendContract:
     @_writable
     def test_rename_updates_directory_times(self) -> None:
         # the directories a rename takes an entry from and puts it in change
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "src")
         b.mkdir(r, "dst")
         with _opened(b, r, "src") as s, _opened(b, r, "dst") as d:
@@ -1011,8 +987,7 @@ class BackendContract:
 
     @_when(writable=True, symlinks=True)
     def test_rename_moves_the_symlink_itself(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"F")
         b.mkdir(r, "d")
         b.symlink("f", r, "l")
@@ -1032,8 +1007,7 @@ class BackendContract:
 
     @_when(writable=True, hard_links=True)
     def test_link_shares_the_file(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "a", b"A")
         b.mkdir(r, "d")
         with _opened(b, r, "d") as h:
@@ -1054,8 +1028,7 @@ class BackendContract:
 
     @_when(writable=True, hard_links=True)
     def test_link_errors(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "a", b"A")
         _put(b, r, "b", b"B")
         b.mkdir(r, "d")
@@ -1074,8 +1047,7 @@ class BackendContract:
     @_when(writable=True, hard_links=True)
     def test_rename_between_hard_links_is_a_noop(self) -> None:
         # POSIX: two names of the same file -> rename succeeds and does nothing
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "a", b"A")
         b.link(r, "a", r, "b")
         b.rename(r, "a", r, "b")
@@ -1084,8 +1056,7 @@ class BackendContract:
 
     @_when(writable=True, hard_links=True, symlinks=True)
     def test_link_does_not_follow_a_symlink(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"F")
         b.symlink("f", r, "l")
         b.link(r, "l", r, "l2")
@@ -1097,8 +1068,7 @@ class BackendContract:
 
     @_when(writable=True, hard_links=False)
     def test_link_unsupported_is_enotsup(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "a", b"A")
         b.mkdir(r, "d")
         assert _err(b.link, r, "a", r, "b") == errno.ENOTSUP
@@ -1110,8 +1080,7 @@ class BackendContract:
 
     @_when(writable=True, symlinks=True)
     def test_symlink_target_stored_verbatim(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         targets = ["f", "nowhere", "../x", "/etc/passwd", "a/b/", "..", "a//b", "naïve ☃"]
         for i, target in enumerate(targets):
             b.symlink(target, r, f"l{i}")
@@ -1122,8 +1091,7 @@ class BackendContract:
 
     @_when(writable=True, symlinks=True)
     def test_symlink_eexist(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"F")
         b.mkdir(r, "d")
         b.symlink("nowhere", r, "dangling")
@@ -1134,8 +1102,7 @@ class BackendContract:
 
     @_when(writable=True, symlinks=False)
     def test_symlink_unsupported_is_enotsup(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f", b"F")
         assert _err(b.symlink, "f", r, "l") == errno.ENOTSUP
         assert _err(b.symlink, "nowhere", r, "dangling") == errno.ENOTSUP
@@ -1145,8 +1112,7 @@ class BackendContract:
 
     @_writable
     def test_set_times(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         t1, t2 = self.truncated(T1), self.truncated(T2)
         _put(b, r, "f")
         b.set_times(r, "f", T1, T2)
@@ -1162,8 +1128,7 @@ class BackendContract:
 
     @_writable
     def test_set_times_of_a_directory_entry(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         b.mkdir(r, "d")
         b.set_times(r, "d", T1, T2)
         assert _times(b.lstat(r, "d")) == (self.truncated(T1), self.truncated(T2))
@@ -1172,8 +1137,7 @@ class BackendContract:
 
     @_when(writable=True, symlinks=True)
     def test_set_times_on_a_symlink_changes_the_link(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         _put(b, r, "f")
         b.set_times(r, "f", T2, T2)
         b.symlink("f", r, "l")
@@ -1184,8 +1148,7 @@ class BackendContract:
 
     @_writable
     def test_set_dir_times(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         t1, t2 = self.truncated(T1), self.truncated(T2)
         b.mkdir(r, "d")
         with _opened(b, r, "d") as h:
@@ -1201,8 +1164,7 @@ class BackendContract:
 
     @_writable
     def test_file_handle_set_times(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         t1, t2 = self.truncated(T1), self.truncated(T2)
         _put(b, r, "f")
         f = b.open_file(r, "f", read=True, write=True)
@@ -1219,8 +1181,7 @@ class BackendContract:
 
     @_writable
     def test_changes_update_mtime(self) -> None:
-        b = self.backend
-        r = b.root()
+        b, r = self.empty()
         old = self.truncated(T1)
         _put(b, r, "f")
         b.set_times(r, "f", T1, T1)
