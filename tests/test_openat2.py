@@ -115,15 +115,28 @@ def test_fallback_gives_the_same_answers(tmp_path: Path, follow: bool) -> None:
     slow.close()
 
 
-def test_env_var_turns_openat2_off(tmp_path: Path) -> None:
+def _in_child(tmp_path: Path, env: dict[str, str]) -> list[str]:
     import subprocess
     import sys
     code = ("from vfswasi.backends.hostdir import HostDirBackend as H, openat2_available as a;"
-            f"b = H({str(tmp_path)!r}); print(a(), b.open_path)")
-    env = {**os.environ, hostdir.NO_OPENAT2_ENV: "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120, check=True)
-    assert out.stdout.split() == ["False", "None"]
+            f"b = H({str(tmp_path)!r}); print(a(), b.open_path is None);"
+            f"print(b.open_path and b.open_path(b.root(), 'a/b/c'))")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
+                         capture_output=True, text=True, timeout=120, check=True)
+    return out.stdout.split()
+
+
+def test_env_var_turns_openat2_off(tmp_path: Path) -> None:
+    assert _in_child(tmp_path, {hostdir.NO_OPENAT2_ENV: "1"}) == ["False", "True", "None"]
+
+
+@needs_openat2
+def test_the_ctypes_route_opens_too(tmp_path: Path) -> None:
+    # without the C extension, openat2 goes through ctypes: same answers
+    (tmp_path / "a/b/c").mkdir(parents=True)
+    for env in ({"VFSWASI_PURE_PYTHON": "1"}, {}):
+        answer = _in_child(tmp_path, env)
+        assert answer[:2] == ["True", "False"] and int(answer[2]) >= 0, (env, answer)
 
 
 @pytest.mark.parametrize("fast", [True, False])
