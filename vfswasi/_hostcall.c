@@ -653,6 +653,48 @@ static PyObject *hc_copy_to(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* --- openat2 for the host-directory backend ------------------------------------------------ */
+
+#if defined(__linux__)
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifndef SYS_openat2
+#define SYS_openat2 437 /* the same on every architecture; older headers lack the name */
+#endif
+/* struct open_how, spelled out: <linux/openat2.h> is missing from older kernel headers */
+struct vfswasi_open_how {
+    uint64_t flags, mode, resolve;
+};
+#endif
+
+static PyObject *hc_openat2(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    /* openat2(dirfd, path: bytes, flags, resolve) -> fd, or -1 on any failure (the caller
+       then walks the path itself, so which errno it was does not matter) */
+    if (nargs != 4 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "openat2(dirfd: int, path: bytes, flags, resolve)");
+        return NULL;
+    }
+    long dirfd = PyLong_AsLong(args[0]);
+    unsigned long long flags = PyLong_AsUnsignedLongLong(args[2]);
+    unsigned long long resolve = PyLong_AsUnsignedLongLong(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+#if defined(__linux__)
+    struct vfswasi_open_how how = {flags, 0, resolve};
+    const char *path = PyBytes_AS_STRING(args[1]);
+    long fd;
+    /* a slow filesystem (NFS, FUSE) must not stop other threads */
+    Py_BEGIN_ALLOW_THREADS
+    fd = syscall(SYS_openat2, (int)dirfd, path, &how, sizeof how);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(fd < 0 ? -1 : fd);
+#else
+    (void)dirfd, (void)flags, (void)resolve;
+    return PyLong_FromLong(-1);
+#endif
+}
+
 static PyMethodDef hc_methods[] = {
     {"init", (PyCFunction)(void (*)(void))hc_init, METH_VARARGS | METH_KEYWORDS,
      "init(symbols, wasi_error, struct_error, errno_from_oserror, stopped, func_module, "
@@ -667,6 +709,8 @@ static PyMethodDef hc_methods[] = {
      "copy_from(context, memory, offset, length) -> bytes: guest memory to Python."},
     {"copy_to", hc_copy_to, METH_VARARGS,
      "copy_to(context, memory, offset, data): a Python buffer into guest memory."},
+    {"openat2", (PyCFunction)(void (*)(void))hc_openat2, METH_FASTCALL,
+     "openat2(dirfd, path, flags, resolve) -> fd or -1: Linux's openat2 (-1 elsewhere)."},
     {NULL},
 };
 

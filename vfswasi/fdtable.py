@@ -69,8 +69,9 @@ class DirEntry(Entry):
         self.handle = handle
         self.owned = owned  # False for a backend's root(), which the backend itself owns
         self.preopen = preopen
-        # fd_readdir's snapshot [(name, ino, filetype)], taken at cookie 0 so cookies stay stable
-        self.listing: list[tuple[str, int, int]] | None = None
+        # fd_readdir's snapshot, taken at cookie 0 so cookies stay stable: every dirent
+        # record packed back to back, and where the record of each cookie starts
+        self.listing: tuple[bytes, list[int]] | None = None
 
     def stat(self) -> Stat:
         return self.backend.stat_dir(self.handle)

@@ -12,6 +12,12 @@ This is the sandbox. It follows WASI's `path-resolution.md` (the algorithm cap-s
   ESCAPE; more than MAX_SYMLINKS expansions give ELOOP;
 - a trailing `/` means the entry must be a directory; an empty path is ENOENT; NUL is EINVAL
   (checked when the path is read from guest memory);
+- a backend may offer `open_path(handle, relpath) -> handle | None`, opening the directory
+  part of a multi-component path in one step under the same rules (the host directory does
+  it with Linux's openat2 and RESOLVE_BENEATH, as cap-std). The walk then only does the last
+  component, and anything the fast step cannot answer exactly as the walk would (a failure
+  of any kind, a symlink or ".." in the last component) is walked again from the start, so
+  every errno stays the walk's;
 - Linux's name limits hold on every backend, as a host directory answers them: a component
   longer than NAME_MAX bytes is ENAMETOOLONG when the walk reaches it (so "missing/LONG" is
   ENOENT, "LONG/x" ENAMETOOLONG), whether it is looked up or about to be created, and so is
@@ -104,6 +110,18 @@ def resolve(backend: Backend, base: DirHandle, path: str, *, follow: bool,
         raise WasiError(ESCAPE)
     stack: list[DirHandle] = [base]  # stack[0] is the caller's; the rest are ours
     try:
+        open_path = getattr(backend, "open_path", None)
+        if open_path is not None:
+            cut = path.rstrip("/").rfind("/")
+            if cut > 0:  # a directory part to open in one step
+                handle = open_path(base, path[:cut])
+                if handle is not None:
+                    stack.append(handle)
+                    try:
+                        return _walk(backend, stack, path[cut + 1 :], follow, follow_trailing,
+                                     fast=True)
+                    except _Restart:
+                        backend.release_dir(stack.pop())
         return _walk(backend, stack, path, follow, follow_trailing)
     except BaseException:
         for h in stack[1:]:
@@ -111,8 +129,14 @@ def resolve(backend: Backend, base: DirHandle, path: str, *, follow: bool,
         raise
 
 
+class _Restart(Exception):
+    """The last component after `open_path` needs the whole walk: a ".." would pop to a
+    directory the fast step never held, and a symlink's expansions must count the ones
+    the directory part had (ELOOP)."""
+
+
 def _walk(backend: Backend, stack: list[DirHandle], path: str, follow: bool,
-          follow_trailing: bool) -> Target:
+          follow_trailing: bool, fast: bool = False) -> Target:
     trailing = path.endswith("/")
     queue = deque(c for c in path.split("/") if c)
     expansions = 0
@@ -128,6 +152,8 @@ def _walk(backend: Backend, stack: list[DirHandle], path: str, follow: bool,
         if name == "..":
             if len(stack) == 1:
                 raise WasiError(ESCAPE)
+            if fast:
+                raise _Restart
             backend.release_dir(stack.pop())
             if last:
                 return _self_target(backend, stack)
@@ -150,6 +176,8 @@ def _walk(backend: Backend, stack: list[DirHandle], path: str, follow: bool,
                 return Target(backend, stack[-1], name, trailing, None, stack[1:])
             raise
         if st.filetype == _SYMLINK:
+            if fast:
+                raise _Restart
             expansions += 1
             if expansions > MAX_SYMLINKS:
                 raise WasiError(Errno.LOOP)

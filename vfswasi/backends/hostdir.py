@@ -9,9 +9,11 @@ after `open_dir` cannot redirect later operations.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import stat as st
+import sys
 from typing import Any
 
 from ..vfs import Backend, FileHandle, Stat, filetype_of_mode, oserror
@@ -27,6 +29,79 @@ _FILETYPE = {
     for fmt in (st.S_IFREG, st.S_IFDIR, st.S_IFLNK, st.S_IFCHR, st.S_IFBLK, st.S_IFSOCK, st.S_IFIFO)
 }
 _UNKNOWN = int(filetype_of_mode(0))
+_REG, _DIR, _LNK = _FILETYPE[st.S_IFREG], _FILETYPE[st.S_IFDIR], _FILETYPE[st.S_IFLNK]
+
+#: Set (to anything but "" or "0") to resolve every path by the component walk alone.
+NO_OPENAT2_ENV = "VFSWASI_NO_OPENAT2"
+_SYS_OPENAT2 = 437  # the same number on every Linux architecture (it came after the unification)
+# RESOLVE_BENEATH: no step (a "..", a symlink, an absolute path) may leave the start
+# directory, not even for a moment, which is the walk's rule; RESOLVE_NO_MAGICLINKS: no
+# /proc/*/fd-style links. This is what cap-std asks of openat2.
+_RESOLVE_FLAGS = 0x02 | 0x08
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def _openat2() -> Any:
+    """A callable `(dirfd, path bytes) -> fd or -1` opening a directory below `dirfd` with
+    one openat2 syscall, or None where the kernel (Linux < 5.6, a seccomp filter) or the OS
+    has none, or the environment turns it off."""
+    if not sys.platform.startswith("linux") or os.environ.get(NO_OPENAT2_ENV, "") not in ("", "0"):
+        return None
+    flags = _DIR_FLAGS & ~os.O_NOFOLLOW  # the last component may be a symlink to follow
+    openat2: Any
+    compiled = None
+    # the compiled route saves ctypes' ~1 µs per call (bench: 4-deep stat); the environment
+    # that keeps the extension unused elsewhere (fastcall.PURE_PYTHON_ENV) keeps it here too
+    if os.environ.get("VFSWASI_PURE_PYTHON", "") in ("", "0"):
+        try:
+            from .._hostcall import openat2 as compiled  # type: ignore[import-not-found]
+        except ImportError:
+            pass
+    if compiled is not None:
+        def openat2(dirfd: int, path: bytes) -> int:
+            return compiled(dirfd, path, flags, _RESOLVE_FLAGS)
+    else:
+        try:
+            syscall = ctypes.CDLL(None, use_errno=True).syscall
+        except (OSError, AttributeError):
+            return None
+        syscall.restype = ctypes.c_long
+        syscall.argtypes = (ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p,
+                            ctypes.c_size_t)
+        # Read-only for the kernel, so one shared copy serves every call and thread.
+        how = _OpenHow(flags, 0, _RESOLVE_FLAGS)
+        how_ptr = ctypes.addressof(how)
+        size = ctypes.sizeof(how)
+
+        def openat2(dirfd: int, path: bytes, _keep: Any = how) -> int:
+            return syscall(_SYS_OPENAT2, dirfd, path, how_ptr, size)
+
+    probe = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = openat2(probe, b".")
+        if fd < 0:  # ENOSYS, or EPERM from a seccomp filter: the walk it is
+            return None
+        os.close(fd)
+    finally:
+        os.close(probe)
+    return openat2
+
+
+_OPENAT2: Any = None
+_OPENAT2_PROBED = False
+
+
+def openat2_available() -> bool:
+    """Whether host directories resolve directory paths with openat2 (probed once)."""
+    global _OPENAT2, _OPENAT2_PROBED
+    if not _OPENAT2_PROBED:
+        _OPENAT2 = _openat2()
+        _OPENAT2_PROBED = True
+    return _OPENAT2 is not None
 _new_stat = tuple.__new__  # skips the Python-level Stat.__new__
 
 
@@ -115,6 +190,11 @@ class HostDirBackend(Backend):
     def __init__(self, root: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.readonly = readonly
         self._root = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        #: openat2 calls made by open_path (whatever they answered); tests read it
+        self.openat2_calls = 0
+        if not openat2_available():
+            # The resolver sees no primitive and walks every component itself.
+            self.open_path = None  # type: ignore[assignment]
 
     @classmethod
     def from_osfs(cls, osfs: Any, *, readonly: bool = False) -> HostDirBackend:
@@ -133,6 +213,19 @@ class HostDirBackend(Backend):
 
     def open_dir(self, d: int, name: str) -> int:
         return os.open(_check(name), _DIR_FLAGS, dir_fd=d)
+
+    def open_path(self, d: int, path: str) -> int | None:
+        """The directory at relative, multi-component `path` below `d`, in one openat2
+        syscall that the kernel keeps beneath `d` (intermediate symlinks followed inside
+        it, absolute ones and escapes refused), or None on any failure: the resolver then
+        walks the path itself and answers the walk's errno. Only the kernel's check
+        decides here, at the moment of the call, so a rename on the host can never turn a
+        held handle into a way out (nothing is cached)."""
+        self.openat2_calls += 1
+        if "\0" in path:  # the C string would end there; the walk answers EINVAL/ENOENT
+            return None
+        fd = _OPENAT2(d, os.fsencode(path))
+        return None if fd < 0 else fd
 
     def release_dir(self, h: int) -> None:
         os.close(h)
@@ -153,22 +246,24 @@ class HostDirBackend(Backend):
         # scandir(fd) reads through a dup, which shares the offset with `h`: an earlier
         # listing left unfinished would make this one start midway, so rewind first.
         os.lseek(h, 0, os.SEEK_SET)
-        out = []
+        out: list[tuple[str, int, int]] = []
+        add = out.append
         with os.scandir(h) as entries:
             for e in entries:
                 # is_dir/is_file/is_symlink use d_type, and lstat only when it is DT_UNKNOWN.
-                if e.is_dir(follow_symlinks=False):
-                    ftype = _FILETYPE[st.S_IFDIR]
-                elif e.is_file(follow_symlinks=False):
-                    ftype = _FILETYPE[st.S_IFREG]
+                # Files first: they are most entries of most directories (~15% faster).
+                if e.is_file(follow_symlinks=False):
+                    ftype = _REG
+                elif e.is_dir(follow_symlinks=False):
+                    ftype = _DIR
                 elif e.is_symlink():
-                    ftype = _FILETYPE[st.S_IFLNK]
+                    ftype = _LNK
                 else:
                     try:
                         ftype = _stat(e.stat(follow_symlinks=False)).filetype
                     except FileNotFoundError:  # removed since readdir saw it
                         continue
-                out.append((e.name, e.inode(), ftype))
+                add((e.name, e.inode(), ftype))
         return out
 
     def _set_dir_times(self, h: int, atim: int | None, mtim: int | None) -> None:

@@ -8,6 +8,8 @@ in `ctx.usage`.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from ..abi import (
     ADVICE_MAX,
     DIRENT,
@@ -49,7 +51,8 @@ from ._registry import syscall
 
 _DIRENT = DIRENT.whole
 _DIRENT_SIZE = DIRENT.size
-_pack_dirent = DIRENT.pack_into
+_DIRECTORY = int(Filetype.DIRECTORY)
+_by_name = itemgetter(0)
 # plain ints for the hot calls (a class attribute is a lookup per use)
 _FD_READ, _FD_WRITE, _FD_SEEK = Rights.FD_READ, Rights.FD_WRITE, Rights.FD_SEEK
 _READ_SEEK, _WRITE_SEEK = _FD_READ | _FD_SEEK, _FD_WRITE | _FD_SEEK
@@ -401,28 +404,39 @@ def fd_readdir(ctx: Context, fd: int, buf: int, buf_len: int, cookie: int,
     if not entry.rights_base & Rights.FD_READDIR:
         raise WasiError(Errno.NOTCAPABLE)
     out = ctx.mem.slice(buf, buf_len)
-    if cookie == 0 or entry.listing is None:
+    listing = entry.listing
+    if cookie == 0 or listing is None:
         # A new snapshot at every rewind: cookies index into it, so they stay valid while
         # the guest reads even if the directory changes meanwhile.
-        me = entry.stat().ino
-        entry.listing = [(".", me, Filetype.DIRECTORY), ("..", me, Filetype.DIRECTORY)]
-        entry.listing += sorted(entry.backend.listdir(entry.handle))
-    used = 0
-    listing = entry.listing
-    for index in range(cookie, len(listing)):
-        if used >= buf_len:
-            break
-        name, ino, ftype = listing[index]
-        raw = encode_path(name)
-        end = used + _DIRENT_SIZE + len(raw)
-        if end <= buf_len:
-            # the whole entry fits: header and name straight into guest memory
-            _pack_dirent(out, used, index + 1, ino, len(raw), ftype)
-            out[used + _DIRENT_SIZE : end] = raw
-            used = end
-        else:
-            # the last one is cut at the end of the buffer (the guest sees bufused == buf_len)
-            record = _DIRENT.pack(index + 1, ino, len(raw), ftype) + raw
-            out[used:] = record[: buf_len - used]
-            used = buf_len
+        listing = entry.listing = _dirents(entry)
+    records, starts = listing
+    if cookie >= len(starts):  # at or past the end: nothing more
+        return 0
+    # The records lie back to back, so the entries from `cookie` on that fit are one slice,
+    # and the last one is cut at the end of the buffer (the guest sees bufused == buf_len).
+    start = starts[cookie]
+    used = min(buf_len, len(records) - start)
+    out[:used] = records[start : start + used]
     return used
+
+
+def _dirents(entry: DirEntry) -> tuple[bytes, list[int]]:
+    """The snapshot as the guest reads it: every dirent record (header, then name) packed
+    once, in name order, with the offset where each cookie's record starts."""
+    me = entry.stat().ino
+    listing = [(".", me, _DIRECTORY), ("..", me, _DIRECTORY)]
+    # names are unique: by name alone is the tuples' order, at half the comparisons
+    listing += sorted(entry.backend.listdir(entry.handle), key=_by_name)
+    parts: list[bytes] = []
+    starts: list[int] = []
+    add_part, add_start = parts.append, starts.append
+    offset = 0
+    pack = _DIRENT.pack
+    for index, (name, ino, ftype) in enumerate(listing, 1):
+        raw = name.encode("utf-8", "surrogateescape")  # encode_path, inlined
+        add_start(offset)
+        size = len(raw)
+        offset += _DIRENT_SIZE + size
+        add_part(pack(index, ino, size, ftype))
+        add_part(raw)
+    return b"".join(parts), starts
