@@ -1,5 +1,8 @@
 """`vfswasi run`: run a WASI command with virtual mounts (wasmtime-CLI-compatible flags).
 
+(One module of ~600 lines on purpose: the argument parser and the translation of every flag
+into a run read best side by side; the jobs' `batch` command lives in `vfswasi.jobs.batch`.)
+
     vfswasi run [--dir HOST[::GUEST]]... [--mount GUEST=FS_URL]... [--env K[=V]]...
                 [--wasi-version preview1|unstable] [--tcplisten HOST:PORT]... [--trace [FILE]]
                 [--overlay-dir HOST[::GUEST]]... [--changes] [-W timeout=1s,fuel=N,...]
